@@ -1,0 +1,20 @@
+"""Wiring only: read the config, build the class's labs, export the outputs contract."""
+
+import pulumi
+
+from labs.config import load_from_pulumi
+from labs.errors import ConfigError
+from labs.lab import Classroom
+
+try:
+    config = load_from_pulumi()
+except ConfigError as error:
+    raise pulumi.RunError(str(error)) from None  # one line, no traceback, before any resource
+
+classroom = Classroom("rolelab", config)
+
+# The program describes AWS; the local engine rewrites mode and addresses for the lab cloud.
+pulumi.export("mode", "aws")
+pulumi.export("region", config.region)
+pulumi.export("stack", config.stack)
+pulumi.export("hosts", classroom.host_records())

@@ -1,0 +1,210 @@
+"""`rolelab`: one command line for instructors, students and CI. Commands stay thin."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from typing import Callable, NoReturn, Sequence
+
+from labs import logs
+from labs.errors import ExitStatus, RolelabError, UsageError
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (and exit 2), like every other error here."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+def _config_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", "-c", action="append", default=[], metavar="KEY=VALUE",
+                        help="a rolelab: config value, e.g. students=3 (repeatable)")
+
+
+def _stack_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--stack", "-s", default=None, metavar="S", help="stack name (local default: local)")
+
+
+def build_parser() -> OneLineParser:
+    parser = OneLineParser(prog="rolelab", description=__doc__)
+    parser.add_argument("--verbose", "-v", action="store_true", help="also print debug logs to stderr")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+
+    plan = sub.add_parser("plan", help="print what `pulumi up` would create (offline, no AWS, no CLI)")
+    _config_flag(plan)
+    _stack_flag(plan)
+    plan.add_argument("--region", default=None, help="aws:region (default us-east-1)")
+    plan.add_argument("--json", action="store_true", help="machine-readable resources and outputs")
+    plan.set_defaults(func=cmd_plan)
+
+    local = sub.add_parser("local", help="the offline lab cloud: up, down, status")
+    local_sub = local.add_subparsers(dest="local_command", required=True, parser_class=OneLineParser)
+    up = local_sub.add_parser("up", help="apply the program to a local lab cloud (moto + IMDS + sshd)")
+    _stack_flag(up)
+    _config_flag(up)
+    up.add_argument("--region", default=None, help="aws:region for the lab cloud (default us-east-1)")
+    up.add_argument("--json", action="store_true", help="print the outputs as JSON")
+    up.set_defaults(func=cmd_local_up)
+    down = local_sub.add_parser("down", help="stop the lab cloud and every process it started; idempotent")
+    _stack_flag(down)
+    down.set_defaults(func=cmd_local_down)
+    status = local_sub.add_parser("status", help="the lab cloud's PID, endpoint, state and hosts")
+    _stack_flag(status)
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=cmd_local_status)
+
+    outputs = sub.add_parser("outputs", help="the stack outputs (the contract verification reads)")
+    _target_flags(outputs)
+    outputs.add_argument("--json", action="store_true")
+    outputs.set_defaults(func=cmd_outputs)
+
+    ssh = sub.add_parser("ssh", help="print or run the exact OpenSSH command for a host")
+    ssh.add_argument("host", help="no-role, with-role or imdsv1")
+    ssh.add_argument("--student", default=None, help="which student's host (class mode)")
+    _target_flags(ssh)
+    ssh.add_argument("--identity", "-i", default=None, help="private key (aws mode)")
+    ssh.add_argument("--print", action="store_true", help="only print the command")
+    ssh.epilog = "Anything after -- is run on the host, e.g. rolelab ssh with-role --local -- aws iam list-users"
+    ssh.set_defaults(func=cmd_ssh)
+    return parser
+
+
+def _target_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--local", action="store_true", help="the offline lab cloud (default stack: local)")
+    _stack_flag(parser)
+    parser.add_argument("--outputs", default=None, metavar="FILE", help="outputs JSON (aws mode, no Pulumi CLI)")
+
+
+def resolve_outputs(args: argparse.Namespace):
+    """--outputs FILE, else --local's state, else the Pulumi CLI's stack outputs."""
+    from pathlib import Path
+
+    from labs import outputs as lab_outputs
+
+    if args.outputs:
+        return lab_outputs.load(Path(args.outputs))
+    if args.local:
+        from labs.cloud import local
+
+        return local.read_outputs(args.stack or local.DEFAULT_STACK)
+    from labs import pulumi_cli
+
+    return pulumi_cli.stack_outputs(args.stack)
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from labs.config import DEFAULT_REGION, parse_assignments
+    from labs.plan import as_json, make_plan, render
+
+    plan = make_plan(parse_assignments(args.config), stack=args.stack or "dev", region=args.region or DEFAULT_REGION)
+    print(json.dumps(as_json(plan), indent=2, default=str) if args.json else render(plan))
+    return ExitStatus.OK
+
+
+def cmd_local_up(args: argparse.Namespace) -> int:
+    from labs.cloud import local
+    from labs.config import DEFAULT_REGION, parse_assignments
+
+    result = local.up(parse_assignments(args.config), stack=args.stack or local.DEFAULT_STACK,
+                      region=args.region or DEFAULT_REGION)
+    if args.json:
+        print(result.outputs.to_json(), end="")
+        return ExitStatus.OK
+    from labs.report import hosts_table
+
+    verb = "already up" if result.already_up else f"up in {result.seconds:.1f} s"
+    print(f"stack {result.outputs.stack!r} {verb}: lab cloud at {result.outputs.endpoint}")
+    print(hosts_table(result.outputs))
+    print(f"\nTry: rolelab ssh with-role --local{_stack_arg(args)} -- aws iam list-users")
+    return ExitStatus.OK
+
+
+def _stack_arg(args: argparse.Namespace) -> str:
+    return f" --stack {args.stack}" if args.stack else ""
+
+
+def cmd_local_down(args: argparse.Namespace) -> int:
+    from labs.cloud import local
+    from labs.cloud.paths import StackPaths
+
+    stack = args.stack or local.DEFAULT_STACK
+    if not StackPaths.for_stack(stack).root.exists():
+        print(f"stack {stack!r} is not up; nothing to do")
+        return ExitStatus.OK
+    summary = local.down(stack)
+    print(f"stack {stack!r} down: {summary.describe()}; state removed")
+    return ExitStatus.OK
+
+
+def cmd_local_status(args: argparse.Namespace) -> int:
+    from labs.cloud import local
+
+    info = local.status(args.stack or local.DEFAULT_STACK)
+    if args.json:
+        print(json.dumps(info, indent=2, default=str))
+        return ExitStatus.OK
+    if info["state"] != "up":
+        print(f"stack {info['stack']!r}: {info['state']}" + (f" — {info['hint']}" if info.get("hint") else ""))
+        return ExitStatus.OK
+    print(f"stack {info['stack']!r}: up\n  lab cloud pid  {info['pid']}\n  endpoint       {info['endpoint']}\n"
+          f"  operator creds {info['operator_credentials']}\n  state dir      {info['state_dir']}")
+    for host in info["hosts"]:
+        print(f"  {host['instance_id']}  {host['state']:<8} ssh 127.0.0.1:{host['ssh_port']}  "
+              f"imds {host['imds_endpoint']} ({host['imds']})  sshd pid {host['sshd_pid']}")
+    return ExitStatus.OK
+
+
+def cmd_outputs(args: argparse.Namespace) -> int:
+    outputs = resolve_outputs(args)
+    if args.json:
+        print(outputs.to_json(), end="")
+    else:
+        from labs.report import hosts_table
+
+        print(f"stack {outputs.stack!r} ({outputs.mode}, {outputs.region})")
+        print(hosts_table(outputs))
+    return ExitStatus.OK
+
+
+def cmd_ssh(args: argparse.Namespace) -> int:
+    import os
+
+    from labs.sshcmd import openssh_argv, shell_line
+
+    outputs = resolve_outputs(args)
+    host = outputs.host(args.host, args.student)
+    remote = getattr(args, "remote", None) or None
+    argv = openssh_argv(outputs, host, args.identity, remote)
+    if args.print:
+        print(shell_line(argv))
+        return ExitStatus.OK
+    os.execvp(argv[0], argv)
+    return ExitStatus.OK  # not reached
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # argparse mishandles `--` under subcommands; split it off ourselves (ssh's remote command).
+    remote = argv[argv.index("--") + 1:] if "--" in argv else []
+    argv = argv[:argv.index("--")] if "--" in argv else argv
+    try:
+        args = parser.parse_args(argv)
+        args.remote = remote
+        logs.setup(verbose=args.verbose)
+        func: Callable[[argparse.Namespace], int] = args.func
+        return int(func(args))
+    except RolelabError as error:
+        logging.getLogger("rolelab").debug("error", exc_info=True)
+        print(f"rolelab: error: {error}", file=sys.stderr)
+        return int(error.exit_status)
+    except KeyboardInterrupt:
+        print("rolelab: interrupted", file=sys.stderr)
+        return int(ExitStatus.INTERRUPTED)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

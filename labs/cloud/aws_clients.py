@@ -1,0 +1,43 @@
+"""boto3 clients for the lab cloud, refusing anything but a loopback endpoint."""
+
+from __future__ import annotations
+
+import ipaddress
+import threading
+from urllib.parse import urlparse
+
+from labs.errors import UsageError
+
+
+def require_loopback(url: str) -> str:
+    """Safety rule: local mode talks only to 127.0.0.0/8 (or ::1)."""
+    host = urlparse(url).hostname or ""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise UsageError(f"refusing non-loopback endpoint {url!r} in local mode")
+    return url
+
+
+class ClientFactory:
+    """One boto3 session per lab cloud; clients cached (creation is not thread-safe, use is)."""
+
+    def __init__(self, endpoint: str, region: str, access_key_id: str, secret_access_key: str):
+        import boto3
+        from botocore.config import Config
+
+        self.endpoint = require_loopback(endpoint)
+        self.region = region
+        self._session = boto3.session.Session(
+            aws_access_key_id=access_key_id, aws_secret_access_key=secret_access_key, region_name=region)
+        self._config = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5, read_timeout=30)
+        self._clients: dict[str, object] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, service: str):
+        with self._lock:
+            if service not in self._clients:
+                self._clients[service] = self._session.client(service, endpoint_url=self.endpoint, config=self._config)
+            return self._clients[service]

@@ -1,0 +1,36 @@
+"""Switches for tests: what goes wrong with real hosts and real IAM, on demand."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from labs.cloud.server import LabCloud
+
+
+def fault_routes(cloud: "LabCloud") -> dict[tuple[str, str], Any]:
+    hosts = cloud.hosts
+
+    def sshd(body: dict) -> dict:
+        action, instance_id = body["action"], body["instance_id"]
+        if action == "kill":
+            hosts.kill_sshd(instance_id)
+        elif action == "restart":
+            hosts.restart_sshd(instance_id, float(body.get("delay", 0)), bool(body.get("new_host_key", False)))
+        else:
+            raise ValueError(f"unknown sshd action {action!r}")
+        return {"ok": True}
+
+    def imds(body: dict) -> dict:
+        hosts.set_imds(body["instance_id"], body["mode"], float(body.get("delay", 0)))
+        return {"ok": True}
+
+    def credentials(body: dict) -> dict:
+        cloud.minter.configure(int(body["lifetime"]), int(body["rotate_every"]))
+        return {"ok": True}
+
+    return {
+        ("POST", "/faults/sshd"): sshd,
+        ("POST", "/faults/imds"): imds,
+        ("POST", "/settings/credentials"): credentials,
+    }

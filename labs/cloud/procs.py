@@ -1,0 +1,120 @@
+"""Processes we start: recorded by PID, stopped by PID (never by name), and awaited by readiness."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+
+@dataclass(frozen=True)
+class PidRecord:
+    """A PID plus a marker from its command line, so a recycled PID is never signalled."""
+
+    pid: int
+    marker: str
+    role: str  # "cloud", "sshd"
+    port: int | None = None
+
+    def write(self, directory: Path, name: str) -> Path:
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / f"{name}.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self)))
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def read_all(cls, directory: Path) -> list[tuple[Path, "PidRecord"]]:
+        records = []
+        for path in sorted(directory.glob("*.json")) if directory.is_dir() else []:
+            try:
+                records.append((path, cls(**json.loads(path.read_text()))))
+            except (ValueError, TypeError, OSError):
+                continue  # a torn write: the process it named is found by its sibling records
+        return records
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def is_ours(record: PidRecord) -> bool:
+    """Alive, not a zombie, and still the process we started (its command line has our marker)."""
+    try:
+        stat = Path(f"/proc/{record.pid}/stat").read_text()
+    except OSError:
+        return False
+    if stat.rsplit(")", 1)[-1].split()[0] == "Z":
+        return False
+    return record.marker in cmdline(record.pid)
+
+
+def reap(pid: int) -> None:
+    """Collect an exited child of ours so it does not linger as a zombie."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass  # not our child (started by another process): its parent reaps it
+
+
+def stop_pid(record: PidRecord, grace: float = 3.0) -> bool:
+    """SIGTERM, wait up to `grace`, then SIGKILL. True if it was running and is now gone."""
+    if not is_ours(record):
+        reap(record.pid)
+        return False
+    try:
+        os.kill(record.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    if wait_for(lambda: (reap(record.pid), not is_ours(record))[1], grace):
+        return True
+    try:
+        os.kill(record.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return True
+    return wait_for(lambda: (reap(record.pid), not is_ours(record))[1], 2.0)
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, interval: float = 0.02) -> bool:
+    """Poll a readiness condition with a short, growing interval; never a bare sleep."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if condition():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)
+        interval = min(interval * 1.5, 0.2)
+
+
+def free_port() -> int:
+    """A currently free loopback TCP port (the caller binds it soon after)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex((host, port)) == 0
+
+
+def ssh_banner(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> str | None:
+    """The SSH identification string if an SSH server answers there, else None."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            data = sock.recv(256)
+    except OSError:
+        return None
+    line = data.split(b"\r\n", 1)[0].decode(errors="replace")
+    return line if line.startswith("SSH-2.0-") else None

@@ -1,0 +1,146 @@
+"""A real OpenSSH sshd for one instance, on loopback, as the invoking user.
+
+Its own host key, authorized_keys (the instance's key pair, as cloud-init would install
+it) and server-side SetEnv: HOME, a PATH with the real aws CLI, the lab cloud's
+endpoint, this instance's IMDS endpoint and the region. Clients cannot set variables.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from labs.cloud.procs import PidRecord, ssh_banner, stop_pid, wait_for
+from labs.errors import InfraError, UsageError
+
+SSHD_CANDIDATES = ("/usr/sbin/sshd", "/usr/local/sbin/sshd")
+INSTALL_HINT = "install OpenSSH's server: apt-get install openssh-server (or your distribution's package)"
+
+
+def find_sshd() -> str:
+    found = shutil.which("sshd") or next((p for p in SSHD_CANDIDATES if os.access(p, os.X_OK)), None)
+    if not found:
+        raise UsageError(f"sshd not found; {INSTALL_HINT}")
+    return found
+
+
+def login_user() -> str:
+    """sshd runs as us, so it can only log in as us (root: any user; we still use root)."""
+    return pwd.getpwuid(os.geteuid()).pw_name
+
+
+def _quote(value: str) -> str:
+    return '"' + value.replace('"', '') + '"'
+
+
+@dataclass
+class SshdHost:
+    instance_id: str
+    directory: Path
+    port: int
+    authorized_key: str
+    env: dict[str, str]
+    pid_dir: Path
+    process: subprocess.Popen | None = None
+    host_public_key: str = ""
+
+    @property
+    def config_file(self) -> Path:
+        return self.directory / "sshd_config"
+
+    @property
+    def home(self) -> Path:
+        return self.directory / "home"
+
+    @property
+    def host_key(self) -> Path:
+        return self.directory / "ssh_host_ed25519_key"
+
+    @property
+    def log_file(self) -> Path:
+        return self.directory / "sshd.log"
+
+    def prepare(self, regenerate_host_key: bool = False) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.home.mkdir(exist_ok=True)
+        if regenerate_host_key:
+            for path in (self.host_key, self.host_key.with_suffix(".pub")):
+                path.unlink(missing_ok=True)
+        if not self.host_key.exists():
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", self.instance_id,
+                            "-f", str(self.host_key)], check=True, capture_output=True)
+        self.host_public_key = " ".join(self.host_key.with_suffix(".pub").read_text().split()[:2])
+        keys = self.directory / "authorized_keys"
+        keys.write_text(self.authorized_key.strip() + "\n" if self.authorized_key else "")
+        keys.chmod(0o600)
+        setenv = " ".join(f"{k}={_quote(v)}" for k, v in {**self.env, "HOME": str(self.home)}.items())
+        user = login_user()
+        self.config_file.write_text("\n".join([
+            f"# rolelab host {self.instance_id}",
+            f"ListenAddress 127.0.0.1:{self.port}",
+            f"HostKey {self.host_key}",
+            f"AuthorizedKeysFile {keys}",
+            f"PidFile {self.directory / 'sshd.pid'}",
+            f"AllowUsers {user}",
+            "PermitRootLogin prohibit-password" if user == "root" else "PermitRootLogin no",
+            "PubkeyAuthentication yes",
+            "PasswordAuthentication no",
+            "KbdInteractiveAuthentication no",
+            "UsePAM no",
+            "StrictModes no",  # its files may live under a world-writable temp directory
+            "PermitUserEnvironment no",
+            "AllowTcpForwarding no",
+            "AllowAgentForwarding no",
+            "X11Forwarding no",
+            "PermitTunnel no",
+            "UseDNS no",
+            "PrintMotd no",
+            "PrintLastLog no",
+            "MaxStartups 64:30:128",
+            "MaxSessions 32",
+            "LogLevel INFO",
+            f"SetEnv {setenv}",
+            "Subsystem sftp internal-sftp",
+            "",
+        ]))
+
+    def start(self, timeout: float = 10.0) -> None:
+        sshd = find_sshd()
+        if os.geteuid() == 0:
+            Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # privilege separation directory
+        self.process = subprocess.Popen(
+            [sshd, "-D", "-f", str(self.config_file), "-E", str(self.log_file)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C in a terminal reaches the lab cloud, which stops us in order
+        )
+        self.record().write(self.pid_dir, f"sshd-{self.instance_id}")
+        if not wait_for(lambda: self.process.poll() is not None or ssh_banner(self.port) is not None, timeout):
+            self.stop()
+            raise InfraError(f"sshd for {self.instance_id} did not answer on 127.0.0.1:{self.port} "
+                             f"within {timeout:.0f} s; see {self.log_file}")
+        if self.process.poll() is not None:
+            tail = self.log_file.read_text()[-300:] if self.log_file.exists() else ""
+            raise InfraError(f"sshd for {self.instance_id} exited ({self.process.returncode}): {tail.strip()}")
+
+    def record(self) -> PidRecord:
+        assert self.process is not None
+        return PidRecord(self.process.pid, str(self.config_file), "sshd", self.port)
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        stop_pid(self.record(), grace=2.0)
+        try:
+            self.process.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            pass
+        (self.pid_dir / f"sshd-{self.instance_id}.json").unlink(missing_ok=True)
+        self.process = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process and self.process.poll() is None else None

@@ -1,0 +1,55 @@
+"""Deterministic Pulumi mocks: what `rolelab plan` and the unit tests 'create'.
+
+Ids and addresses are predictable, and public addresses come from TEST-NET-3
+(203.0.113.0/24), which is reserved for documentation and never routed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from collections import defaultdict
+from typing import Any
+
+import pulumi
+
+FAKE_ACCOUNT = "123456789012"
+PLANNED_AMI = "ami-0resolvedatup000"
+
+
+class FakeCloud(pulumi.runtime.Mocks):
+    def __init__(self) -> None:
+        self._counters: dict[str, itertools.count] = defaultdict(lambda: itertools.count(1))
+
+    def _next(self, kind: str) -> int:
+        return next(self._counters[kind])
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        if not args.custom:
+            return "", {}
+        inputs = dict(args.inputs)
+        kind = args.typ
+        if kind == "aws:iam/role:Role":
+            name = inputs.get("name") or f"{args.name}-{self._next('autoname'):07d}"
+            return name, {**inputs, "name": name, "arn": f"arn:aws:iam::{FAKE_ACCOUNT}:role/{name}",
+                          "uniqueId": f"AROAFAKE{self._next('role'):012d}"}
+        if kind == "aws:iam/instanceProfile:InstanceProfile":
+            name = inputs.get("name") or f"{args.name}-{self._next('autoname'):07d}"
+            return name, {**inputs, "name": name, "arn": f"arn:aws:iam::{FAKE_ACCOUNT}:instance-profile/{name}"}
+        if kind == "aws:iam/rolePolicyAttachment:RolePolicyAttachment":
+            return f"{inputs.get('role')}-{self._next('attachment'):08d}", inputs
+        if kind == "aws:ec2/securityGroup:SecurityGroup":
+            return f"sg-0{hashlib.sha256(args.name.encode()).hexdigest()[:16]}", {**inputs, "name": inputs.get("name") or args.name}
+        if kind == "aws:ec2/keyPair:KeyPair":
+            return inputs["keyName"], {**inputs, "keyPairId": f"key-0fake{self._next('key'):08d}"}
+        if kind == "aws:ec2/instance:Instance":
+            # Derived from the logical name: registration order varies between runs.
+            digest = hashlib.sha256(args.name.encode()).digest()
+            return f"i-0{digest.hex()[:16]}", {**inputs, "publicIp": f"203.0.113.{digest[0] % 254 + 1}",
+                                               "instanceState": "running"}
+        return f"{args.name}-id", inputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+        if args.token == "aws:ssm/getParameter:getParameter":
+            return {"name": args.args["name"], "value": PLANNED_AMI, "type": "String", "id": args.args["name"]}
+        return {}

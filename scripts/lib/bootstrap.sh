@@ -1,0 +1,57 @@
+# Sourced by the project's scripts: installs what is missing, from nothing, then returns.
+#   - OpenSSH (server + client) and curl: apt-get when root, else says exactly what to install
+#   - .venv (Python >= 3.10) with this project and the extras named in ROLELAB_EXTRAS
+# Re-runs are cheap: pip runs only when pyproject.toml or the extras changed.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+VENV="$ROOT/.venv"
+EXTRAS="${ROLELAB_EXTRAS:-}"
+
+say() { printf 'rolelab setup: %s\n' "$*" >&2; }
+
+missing_system_tools() {
+  local missing=()
+  command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
+  command -v ssh >/dev/null 2>&1 && command -v ssh-keygen >/dev/null 2>&1 || missing+=(openssh-client)
+  command -v curl >/dev/null 2>&1 || missing+=(curl)
+  echo "${missing[@]:-}"
+}
+
+install_system_tools() {
+  local missing
+  missing="$(missing_system_tools)"
+  [ -z "$missing" ] && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing $missing (apt-get)"
+    apt-get update -qq >/dev/null
+    # shellcheck disable=SC2086
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+  else
+    say "missing: $missing. Install it, e.g.: sudo apt-get install $missing  (Fedora: sudo dnf install openssh-server openssh-clients curl)"
+    exit 2
+  fi
+}
+
+install_python_env() {
+  local python="${PYTHON:-python3}"
+  if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
+    say "Python 3.10 or newer is needed as '$python' (set PYTHON=/path/to/python3.x)"
+    exit 2
+  fi
+  if [ ! -x "$VENV/bin/python" ]; then
+    say "creating $VENV"
+    "$python" -m venv "$VENV"
+  fi
+  local want stamp="$VENV/.rolelab-installed"
+  want="$(cat "$ROOT/pyproject.toml" "$ROOT/requirements.txt" | sha256sum | cut -c1-16)[$EXTRAS]"
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    say "installing the project into .venv${EXTRAS:+ with [$EXTRAS]} (first run takes a minute)"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$ROOT${EXTRAS:+[$EXTRAS]}"
+    echo "$want" > "$stamp"
+  fi
+}
+
+install_system_tools
+install_python_env

@@ -1,0 +1,40 @@
+"""Unit tests run the real __main__.py under deterministic Pulumi mocks: no processes, no network."""
+
+from __future__ import annotations
+
+import json
+from typing import Callable
+
+import pytest
+
+from labs.fakecloud import FakeCloud
+from labs.mockrun import ProgramRun, Registration, run_program
+from labs.plan import PLACEHOLDERS
+
+INSTANCE = "aws:ec2/instance:Instance"
+ROLE = "aws:iam/role:Role"
+ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+PROFILE = "aws:iam/instanceProfile:InstanceProfile"
+SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
+KEY_PAIR = "aws:ec2/keyPair:KeyPair"
+
+
+@pytest.fixture
+def run_lab() -> Callable[..., ProgramRun]:
+    def run(stack: str = "unit", region: str = "us-east-1", **config: str) -> ProgramRun:
+        values = {"sshCidr": "198.51.100.7/32", "sshPublicKey": PLACEHOLDERS["sshPublicKey"], **config}
+        return run_program(FakeCloud(), values, stack=stack, region=region)
+
+    return run
+
+
+def host_kind(reg: Registration) -> str:
+    """'student01-with-role-instance' -> 'with-role' (the logical name is the contract here)."""
+    for kind in ("no-role", "with-role", "imdsv1"):
+        if reg.name.endswith(f"-{kind}-instance"):
+            return kind
+    raise AssertionError(f"unexpected instance name {reg.name}")
+
+
+def trust_statements(reg: Registration) -> list[dict]:
+    return json.loads(reg.inputs["assumeRolePolicy"])["Statement"]
