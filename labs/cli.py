@@ -69,7 +69,37 @@ def build_parser() -> OneLineParser:
     ssh.add_argument("--print", action="store_true", help="only print the command")
     ssh.epilog = "Anything after -- is run on the host, e.g. rolelab ssh with-role --local -- aws iam list-users"
     ssh.set_defaults(func=cmd_ssh)
+    verify = sub.add_parser("verify", help="SSH to every host and check the lesson; exit 0/1/2/3")
+    _target_flags(verify)
+    _report_flags(verify)
+    verify.set_defaults(func=cmd_verify)
+
+    drill = sub.add_parser("drill", help="a console action of the lesson, then watch the hosts react")
+    drill.add_argument("name", choices=["attach-role", "detach-policy", "second-role"])
+    drill.add_argument("--student", action="append", default=None, help="only this student (repeatable)")
+    _target_flags(drill)
+    _report_flags(drill)
+    drill.set_defaults(func=cmd_drill)
+
+    demo = sub.add_parser("demo", help="the whole lesson offline: up, verify, drills, report, down")
+    _config_flag(demo)
+    demo.add_argument("--stack", "-s", default=None, metavar="S", help="stack for the demo (default: demo)")
+    demo.add_argument("--region", default=None)
+    demo.add_argument("--json", action="store_true")
+    demo.add_argument("--junit", metavar="FILE", default=None)
+    demo.add_argument("--settle", type=float, default=None, metavar="S")
+    demo.add_argument("--quiet", "-q", action="store_true")
+    demo.set_defaults(func=cmd_demo, identity=None)
     return parser
+
+
+def _report_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print the report as JSON (progress stays on stderr)")
+    parser.add_argument("--junit", metavar="FILE", default=None, help="also write JUnit XML (one testcase per check)")
+    parser.add_argument("--identity", "-i", default=None, help="SSH private key (aws mode; local mode knows it)")
+    parser.add_argument("--settle", type=float, default=None, metavar="S",
+                        help="seconds an eventually-consistent expectation may take (aws 120, local 10)")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no live progress")
 
 
 def _target_flags(parser: argparse.ArgumentParser) -> None:
@@ -185,6 +215,76 @@ def cmd_ssh(args: argparse.Namespace) -> int:
     return ExitStatus.OK  # not reached
 
 
+def _emit(report, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from labs.verify.report import render_json, render_junit, render_text
+
+    print(render_json(report) if args.json else render_text(report))
+    if args.junit:
+        Path(args.junit).write_text(render_junit(report))
+    return int(report.exit_status)
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from labs.operator import operator_clients
+    from labs.verify.report import Progress, Report
+    from labs.verify.runner import Verifier
+    from labs.verify.suite import lab_checks
+
+    outputs = resolve_outputs(args)
+    progress = Progress(enabled=not args.quiet)
+    report = Report(outputs.stack, outputs.mode)
+    checks = lab_checks(outputs)
+    progress.say(f"verifying {len(checks)} checks on {len(outputs.hosts)} hosts of stack {outputs.stack!r} ({outputs.mode})")
+    with Verifier(outputs, identity=args.identity, settle=args.settle, operator=operator_clients(outputs),
+                  on_result=progress) as verifier:
+        report.add(verifier.run(checks))
+    return _emit(report.finish(), args)
+
+
+def cmd_drill(args: argparse.Namespace) -> int:
+    from labs.drills import DRILLS, DrillContext
+    from labs.operator import operator_clients
+    from labs.verify.report import Progress, Report
+    from labs.verify.runner import Verifier
+
+    outputs = resolve_outputs(args)
+    students = tuple(args.student) if args.student else outputs.students()
+    unknown = [s for s in students if s not in outputs.students()]
+    if unknown:
+        raise UsageError(f"--student {unknown[0]!r}: no such student in stack {outputs.stack!r} "
+                         f"(students: {', '.join(outputs.students())})")
+    progress = Progress(enabled=not args.quiet)
+    report = Report(outputs.stack, outputs.mode)
+    operator = operator_clients(outputs)
+    with Verifier(outputs, identity=args.identity, settle=args.settle, operator=operator,
+                  on_result=progress) as verifier:
+        ctx = DrillContext(outputs, verifier, operator, progress)
+        try:
+            DRILLS[args.name](ctx, students)
+        finally:
+            report.add(ctx.results)
+            report.events.extend(ctx.events)
+    return _emit(report.finish(), args)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from labs.cloud.local import local_environment
+    from labs.config import DEFAULT_REGION, parse_assignments
+    from labs.demo import DEMO_STACK, run_demo
+    from labs.verify.report import Progress
+
+    local_environment()
+    report, _, timings = run_demo(parse_assignments(args.config), stack=args.stack or DEMO_STACK,
+                                  region=args.region or DEFAULT_REGION, progress=Progress(enabled=not args.quiet),
+                                  settle=args.settle)
+    status = _emit(report, args)
+    print(f"timings: up {timings.up:.1f} s, verify {timings.verify:.1f} s, drills {timings.drills:.1f} s, "
+          f"down {timings.down:.1f} s", file=sys.stderr)
+    return status
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -204,6 +304,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("rolelab: interrupted", file=sys.stderr)
         return int(ExitStatus.INTERRUPTED)
+    except Exception as error:  # noqa: BLE001 a bug: one line here, the traceback in the log
+        logging.getLogger("rolelab").exception("internal error")
+        print(f"rolelab: internal error: {error.__class__.__name__}: {error}; details in {logs.log_file()}",
+              file=sys.stderr)
+        return int(ExitStatus.INTERNAL)
 
 
 if __name__ == "__main__":

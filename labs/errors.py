@@ -10,6 +10,7 @@ class ExitStatus(IntEnum):
     LAB_WRONG = 1  # an expectation of the lesson failed: the lab is broken
     USAGE = 2  # bad flags, config, roster, outputs or state: fix the input
     UNREACHABLE = 3  # infrastructure did not answer (SSH, timeouts, lab cloud)
+    INTERNAL = 70  # a bug in rolelab itself (EX_SOFTWARE); the log has the traceback
     INTERRUPTED = 130
 
 

@@ -30,7 +30,7 @@ SUPPORTED: dict[str, ManagedPolicy] = {
                       "read IAM (list users and roles), change nothing"),
         ManagedPolicy("AmazonS3ReadOnlyAccess", "", frozenset({"s3-list-buckets"}),
                       "list and read S3, write nothing"),
-        ManagedPolicy("AmazonS3FullAccess", "", frozenset({"s3-list-buckets", "s3-put-object"}),
+        ManagedPolicy("AmazonS3FullAccess", "", frozenset({"s3-list-buckets", "s3-create-bucket"}),
                       "read and write S3"),
         ManagedPolicy("AmazonEC2ReadOnlyAccess", "", frozenset({"ec2-describe-instances"}),
                       "describe EC2, change nothing"),

@@ -3,4 +3,4 @@
 # Sets up what is missing first. Extra arguments go to `rolelab demo` (e.g. --config students=3).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/bootstrap.sh"
-exec "$VENV/bin/rolelab" plan "$@"
+exec "$VENV/bin/rolelab" demo "$@"

@@ -47,8 +47,13 @@ install_python_env() {
   want="$(cat "$ROOT/pyproject.toml" "$ROOT/requirements.txt" | sha256sum | cut -c1-16)[$EXTRAS]"
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     say "installing the project into .venv${EXTRAS:+ with [$EXTRAS]} (first run takes a minute)"
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$ROOT${EXTRAS:+[$EXTRAS]}"
+    local log="$VENV/rolelab-pip.log"
+    if ! { "$VENV/bin/python" -m pip install --disable-pip-version-check --upgrade pip &&
+           "$VENV/bin/python" -m pip install --disable-pip-version-check -e "$ROOT${EXTRAS:+[$EXTRAS]}"; } >"$log" 2>&1; then
+      tail -n 20 "$log" >&2
+      say "pip could not install the project; the full log is $log"
+      exit 2
+    fi
     echo "$want" > "$stamp"
   fi
 }

@@ -1,0 +1,48 @@
+"""The operator: whoever runs the lab, acting on the account with boto3 (drills, confirmations, sweep).
+
+Local mode: the lab cloud's bootstrapped admin, on the loopback endpoint only.
+aws mode: the caller's own AWS credentials (boto3's default chain), in the stack's region.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+from labs.errors import UsageError
+from labs.outputs import LabOutputs
+
+
+class Clients(Protocol):
+    region: str
+
+    def __call__(self, service: str): ...
+
+
+class DefaultChainClients:
+    """boto3's default credential chain, for aws mode (never used by tests)."""
+
+    def __init__(self, region: str):
+        import boto3
+
+        self.region = region
+        self._session = boto3.session.Session(region_name=region)
+        self._clients: dict[str, object] = {}
+
+    def __call__(self, service: str):
+        if service not in self._clients:
+            self._clients[service] = self._session.client(service)
+        return self._clients[service]
+
+
+def operator_clients(outputs: LabOutputs) -> Clients:
+    if outputs.mode == "local":
+        from labs.cloud.aws_clients import ClientFactory
+        from labs.cloud.seed import OperatorCredentials
+
+        if not outputs.operator_credentials or not outputs.endpoint:
+            raise UsageError("local outputs lack the lab cloud endpoint or operator credentials; "
+                             "re-create them with `rolelab local up`")
+        creds = OperatorCredentials.read(Path(outputs.operator_credentials))
+        return ClientFactory(outputs.endpoint, outputs.region, creds.access_key_id, creds.secret_access_key)
+    return DefaultChainClients(outputs.region)

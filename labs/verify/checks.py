@@ -1,0 +1,182 @@
+"""The lesson's checks for one host, derived from its declared state in the outputs.
+
+Never from host names: a host's role, policies and http_tokens decide what must be seen,
+so any stage of a drill, or any custom config, is verified by the same code.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from dataclasses import dataclass, field, replace
+from typing import Callable
+
+from labs.outputs import HostRecord
+from labs.verify import imds_script
+from labs.verify.classify import Outcome, classify
+from labs.verify.probes import Probe, expected, probes_for
+from labs.verify.result import CommandResult
+
+MIN_VALIDITY = 300  # credentials are replaced at least 5 minutes before they expire
+CREDENTIAL_FIELDS = ("Code", "LastUpdated", "Type", "AccessKeyId", "SecretAccessKey", "Token", "Expiration")
+INFO_FIELDS = ("Code", "LastUpdated", "InstanceProfileArn", "InstanceProfileId")
+IMDS_HINT = "IMDS did not answer on this host: look at the instance metadata service (endpoint, hop limit), not at IAM"
+
+
+@dataclass(frozen=True)
+class Check:
+    id: str
+    host: HostRecord
+    title: str  # what a person would type, e.g. "aws iam list-users"
+    command: str
+    expected: str
+    evaluate: Callable[[CommandResult], str] = field(compare=False, repr=False)
+    undo: str | None = None  # run on the host after an observed Success (e.g. delete a probe bucket)
+    must_not_exist: str | None = None  # an IAM user the operator confirms was not created
+    hint: str = ""  # shown with a failure: where to look
+    phase: str = "verify"  # or the drill and step that asked for it
+
+    @property
+    def label(self) -> str:
+        return f"{self.phase}:{self.host.label}:{self.id}"
+
+
+def probe_suffix(host: HostRecord) -> str:
+    """Unique per host, valid in IAM user and S3 bucket names."""
+    return re.sub(r"[^a-z0-9-]", "-", f"{host.student}-{host.instance_id[-8:]}".lower())
+
+
+def aws_probe_check(host: HostRecord, probe: Probe) -> Check:
+    command = probe.command.format(suffix=probe_suffix(host))
+    outcome = expected(probe, host.role, host.policies)
+    hint = ""
+    if host.role and outcome is not Outcome.NO_CREDENTIALS:
+        hint = "NoCredentials on a role host points at IMDS, not IAM; AccessDenied points at the role's policies"
+    return Check(
+        id=probe.id, host=host, title=command.split(" --output")[0], command=command, expected=str(outcome),
+        evaluate=lambda result: str(classify(result)),
+        undo=probe.undo.format(suffix=probe_suffix(host)) if probe.undo else None,
+        must_not_exist=f"rolelab-probe-{probe_suffix(host)}" if probe.id == "iam-create-user" else None,
+        hint=hint,
+    )
+
+
+def _tokenless(host: HostRecord) -> Check:
+    want = "HTTP 401" if host.http_tokens == "required" else "HTTP 200"
+
+    def evaluate(result: CommandResult) -> str:
+        status, _ = imds_script.parse_sections(result.stdout).get("tokenless", (0, ""))
+        return f"HTTP {status}" if status else "IMDS unreachable"
+
+    return Check("imds-tokenless", host, "curl IMDS without a token", imds_script.tokenless_script(host.imds_endpoint),
+                 want, evaluate, hint=IMDS_HINT)
+
+
+def _token_flow(host: HostRecord) -> Check:
+    want = f"role {host.role}: credentials valid" if host.role else "no role (404)"
+
+    def evaluate(result: CommandResult) -> str:
+        sections = imds_script.parse_sections(result.stdout)
+        token_length = sections.get("token", (0, "0"))[1].strip()
+        if token_length in ("", "0"):
+            return "no IMDSv2 token (PUT /latest/api/token failed)"
+        status, name = sections.get("role", (0, ""))
+        if status == 404:
+            return "no role (404)"
+        if status != 200:
+            return f"IMDS unreachable (HTTP {status})" if status == 0 else f"role lookup HTTP {status}"
+        name = name.strip()
+        problem = _credentials_problem(sections) or _info_problem(sections)
+        return f"role {name}: {problem or 'credentials valid'}"
+
+    return Check("imds-credentials", host, "IMDSv2 token, role name, iam/info, credentials",
+                 imds_script.token_flow_script(host.imds_endpoint), want, evaluate, hint=IMDS_HINT)
+
+
+def _credentials_problem(sections: dict[str, tuple[int, str]]) -> str:
+    status, body = sections.get("credentials", (0, ""))
+    if status != 200:
+        return f"credentials HTTP {status}"
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return "credentials are not JSON"
+    missing = [f for f in CREDENTIAL_FIELDS if not document.get(f)]
+    if missing:
+        return "credentials lack " + ", ".join(missing)
+    if document["Code"] != "Success" or not document["AccessKeyId"].startswith("ASIA"):
+        return f"credentials are not temporary role keys (Code {document['Code']}, key {document['AccessKeyId'][:4]}...)"
+    try:
+        expires = dt.datetime.strptime(document["Expiration"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc)
+        now = int(sections.get("now", (0, "0"))[1].strip() or 0)
+    except ValueError:
+        return f"Expiration {document['Expiration']!r} is not an IMDS timestamp"
+    remaining = expires.timestamp() - now
+    if remaining < MIN_VALIDITY:
+        return f"credentials expire in {remaining:.0f} s (must be replaced at least {MIN_VALIDITY} s before)"
+    return ""
+
+
+def _info_problem(sections: dict[str, tuple[int, str]]) -> str:
+    status, body = sections.get("info", (0, ""))
+    try:
+        info = json.loads(body) if status == 200 else {}
+    except ValueError:
+        info = {}
+    missing = [f for f in INFO_FIELDS if not info.get(f)]
+    return f"iam/info lacks {', '.join(missing)}" if missing else ""
+
+
+def _caller_identity(host: HostRecord) -> Check:
+    want = f"assumed-role/{host.role}/{host.instance_id}"
+
+    def evaluate(result: CommandResult) -> str:
+        outcome = classify(result)
+        if outcome is not Outcome.SUCCESS:
+            return str(outcome)
+        arn = json.loads(result.stdout).get("Arn", "")
+        return arn.split(":", 5)[-1] if arn.count(":") >= 5 else arn
+
+    return Check("sts-caller-identity", host, "aws sts get-caller-identity", "aws sts get-caller-identity --output json",
+                 want, evaluate, hint="the identity must be the role, with the instance id as session name")
+
+
+NOTHING_STORED_SCRIPT = (
+    "test -e ~/.aws/credentials && echo credentials-file; "
+    "grep -qs aws_access_key_id ~/.aws/config && echo keys-in-config; "
+    "env | grep -q '^AWS_ACCESS_KEY_ID=' && echo access-key-env; "
+    "env | grep -q '^AWS_SECRET_ACCESS_KEY=' && echo secret-key-env; "
+    "echo checked"
+)
+
+
+def _nothing_stored(host: HostRecord) -> Check:
+    def evaluate(result: CommandResult) -> str:
+        lines = result.stdout.split()
+        if "checked" not in lines:
+            return f"could not look (exit {result.rc})"
+        found = [line for line in lines if line != "checked"]
+        return "stored: " + ", ".join(found) if found else "nothing stored"
+
+    return Check("nothing-stored", host, "no ~/.aws/credentials, no AWS_ACCESS_KEY_ID", NOTHING_STORED_SCRIPT,
+                 "nothing stored", evaluate, hint="credentials must come from the role via IMDS, never from files")
+
+
+def derive_checks(host: HostRecord, lab_policies: tuple[str, ...]) -> list[Check]:
+    """Every check for one host; lab_policies (the student's) choose which probes run."""
+    checks = [_tokenless(host), _token_flow(host)]
+    checks += [aws_probe_check(host, probe) for probe in probes_for(lab_policies)]
+    if host.role:
+        checks.append(_caller_identity(host))
+    checks.append(_nothing_stored(host))
+    return checks
+
+
+def lab_policies(hosts: tuple[HostRecord, ...], student: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(p for h in hosts if h.student == student for p in h.policies))
+
+
+def with_state(host: HostRecord, **changes) -> HostRecord:
+    """A host as a drill declares it (e.g. role attached, policy detached)."""
+    return replace(host, **changes)

@@ -1,0 +1,227 @@
+"""Run checks on every host: one SSH connection per host, a bounded pool, eventual expectations.
+
+IAM and IMDS are eventually consistent, so a check whose observation differs from the
+expectation is retried with backoff inside a settle budget (aws 120 s, local 10 s); the
+time it took to converge is reported. Results come back in a deterministic order.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Callable
+
+import paramiko
+from tenacity import Retrying, retry_if_result, stop_after_delay, wait_exponential
+
+from labs.errors import InfraError, LabWrong, UsageError
+from labs.operator import Clients
+from labs.outputs import HostRecord, LabOutputs
+from labs.verify.checks import IMDS_HINT, Check
+from labs.verify.classify import Outcome
+from labs.verify.hostkeys import console_host_keys
+from labs.verify.result import CommandResult
+from labs.verify.session import HostKeyMismatch, HostSession
+
+log = logging.getLogger("rolelab.verify")
+SETTLE = {"aws": 120.0, "local": 10.0}
+CONNECT_BUDGET = {"aws": 180.0, "local": 15.0}
+CHANNELS_PER_HOST = 4  # EC2's sshd allows 10 sessions per connection; stay well below
+
+
+class Status(str, Enum):
+    PASS = "pass"
+    FAIL = "fail"
+    UNREACHABLE = "unreachable"
+
+
+@dataclass
+class CheckResult:
+    check: Check
+    status: Status
+    observed: str
+    attempts: int
+    seconds: float
+    converged_after: float | None = None  # seconds until the expectation held, if it took retries
+    result: CommandResult | None = None
+    note: str = ""
+
+    @property
+    def hint(self) -> str:
+        if self.status is Status.PASS:
+            return ""
+        if "IMDS unreachable" in self.observed or (
+                self.check.host.role and self.observed == str(Outcome.NO_CREDENTIALS)):
+            return IMDS_HINT
+        return self.check.hint
+
+    def to_dict(self) -> dict:
+        return {
+            "phase": self.check.phase, "student": self.check.host.student, "host": self.check.host.name,
+            "instance_id": self.check.host.instance_id, "check": self.check.id, "title": self.check.title,
+            "command": self.check.command, "expected": self.check.expected, "observed": self.observed,
+            "status": self.status.value, "attempts": self.attempts, "seconds": round(self.seconds, 3),
+            "converged_after": self.converged_after, "note": self.note, "hint": self.hint,
+            "exit_code": self.result.rc if self.result else None,
+            "stderr_tail": self.result.stderr_tail() if self.result else "",
+        }
+
+
+def check_private_key(path: str | None) -> None:
+    if path is None:
+        return
+    key = Path(path).expanduser()
+    if not key.is_file():
+        raise UsageError(f"private key {key}: no such file; pass --identity PATH (the key of the lab's key pair)")
+    mode = stat.S_IMODE(key.stat().st_mode)
+    if mode & 0o077:
+        raise UsageError(f"private key {key} is readable by others (mode {mode:o}); run: chmod 600 {key}")
+
+
+def default_workers(outputs: LabOutputs, checks: int) -> int:
+    """Local: the aws CLI runs on this machine's cores, so a little more than the cores.
+    aws: the commands run on the instances; our side only waits on SSH, so many more."""
+    if outputs.mode == "local":
+        return max(2, (os.cpu_count() or 2) + 1)
+    return max(1, min(64, checks))
+
+
+class Verifier:
+    def __init__(self, outputs: LabOutputs, *, identity: str | None = None, settle: float | None = None,
+                 connect_budget: float | None = None, workers: int | None = None,
+                 operator: Clients | None = None, on_result: Callable[[CheckResult], None] | None = None):
+        self.outputs = outputs
+        self.key_filename = identity or outputs.private_key_path
+        check_private_key(self.key_filename)
+        self.settle = SETTLE[outputs.mode] if settle is None else settle
+        self.connect_budget = CONNECT_BUDGET[outputs.mode] if connect_budget is None else connect_budget
+        self.workers = workers
+        self.operator = operator
+        self.on_result = on_result
+        self._sessions: dict[str, HostSession] = {}
+        self._dead: dict[str, Exception] = {}  # host label -> why it is unreachable or refused
+        self._channels: dict[str, threading.Semaphore] = {}
+        self._lock = threading.Lock()
+        self._host_keys: paramiko.HostKeys | None = None
+
+    # -- connections ------------------------------------------------------------------
+
+    def host_keys(self, host: HostRecord) -> paramiko.HostKeys:
+        if self.outputs.mode == "local":
+            if self._host_keys is None:
+                if not self.outputs.known_hosts or not Path(self.outputs.known_hosts).is_file():
+                    raise UsageError(f"known_hosts {self.outputs.known_hosts!r} is missing; "
+                                     "re-create the stack's outputs with `rolelab local up`")
+                self._host_keys = paramiko.HostKeys(self.outputs.known_hosts)
+            return self._host_keys
+        if self.operator is None:
+            raise UsageError("aws mode needs the EC2 API to read the hosts' keys from the console output")
+        ec2 = self.operator("ec2")
+        return console_host_keys(lambda iid: ec2.get_console_output(InstanceId=iid, Latest=True).get("Output", ""),
+                                 host.instance_id, host.address, host.port)
+
+    def session(self, host: HostRecord) -> HostSession:
+        with self._lock:
+            if host.label in self._dead:
+                raise self._dead[host.label]
+            if host.label not in self._sessions:
+                self._sessions[host.label] = HostSession(
+                    host, self.host_keys(host), self.key_filename, budget=self.connect_budget,
+                    local_only=self.outputs.mode == "local")
+                self._channels[host.label] = threading.Semaphore(CHANNELS_PER_HOST)
+            return self._sessions[host.label]
+
+    def connect_all(self, hosts: list[HostRecord]) -> dict[str, Exception]:
+        """Open every host's connection in parallel; returns the ones that failed."""
+        def connect(host: HostRecord) -> None:
+            try:
+                self.session(host).connect()
+            except (InfraError, LabWrong) as error:
+                with self._lock:
+                    self._dead[host.label] = error
+
+        with ThreadPoolExecutor(max_workers=max(1, min(32, len(hosts)))) as pool:
+            list(pool.map(connect, hosts))
+        return dict(self._dead)
+
+    # -- running ------------------------------------------------------------------------
+
+    def run(self, checks: list[Check]) -> list[CheckResult]:
+        hosts = list(dict.fromkeys(c.host for c in checks))
+        self.connect_all(hosts)
+        order = {c.label: i for i, c in enumerate(checks)}
+        workers = self.workers or default_workers(self.outputs, len(checks))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="check") as pool:
+            results = list(pool.map(self._run_one, checks))
+        return sorted(results, key=lambda r: order[r.check.label])
+
+    def _run_one(self, check: Check) -> CheckResult:
+        started = time.monotonic()
+        try:
+            result = self._settle(check, started)
+        except HostKeyMismatch as error:
+            result = CheckResult(check, Status.FAIL, "host key mismatch", 0, time.monotonic() - started, note=str(error))
+        except InfraError as error:
+            with self._lock:
+                self._dead.setdefault(check.host.label, error)
+            result = CheckResult(check, Status.UNREACHABLE, "unreachable", 0, time.monotonic() - started,
+                                 note=str(error))
+        if self.on_result:
+            self.on_result(result)
+        return result
+
+    def _settle(self, check: Check, started: float) -> CheckResult:
+        session = self.session(check.host)
+        attempts: list[tuple[str, CommandResult]] = []
+
+        def attempt() -> str:
+            with self._channels[check.host.label]:
+                command_result = session.run(check.command)
+            observed = check.evaluate(command_result)
+            attempts.append((observed, command_result))
+            if check.undo and observed == str(Outcome.SUCCESS):
+                session.run(check.undo)  # the probe changed something (e.g. made a bucket): put it back
+            return observed
+
+        Retrying(retry=retry_if_result(lambda seen: seen != check.expected),
+                 stop=stop_after_delay(self.settle),
+                 wait=wait_exponential(multiplier=0.25, max=5.0),
+                 retry_error_callback=lambda state: state.outcome.result())(attempt)
+        observed, last = attempts[-1]
+        note = self._confirm(check)
+        if note:
+            observed = f"{observed}; {note}"
+        status = Status.PASS if observed == check.expected else Status.FAIL
+        took = time.monotonic() - started
+        converged = round(took, 3) if status is Status.PASS and len(attempts) > 1 else None
+        return CheckResult(check, status, observed, len(attempts), took, converged, last)
+
+    def _confirm(self, check: Check) -> str:
+        """From the operator's side: a denied create-user must not have created the user."""
+        if not check.must_not_exist or self.operator is None:
+            return ""
+        iam = self.operator("iam")
+        try:
+            iam.get_user(UserName=check.must_not_exist)
+        except iam.exceptions.NoSuchEntityException:
+            return ""
+        iam.delete_user(UserName=check.must_not_exist)  # leave nothing behind
+        return f"user {check.must_not_exist} was created (deleted again)"
+
+    def close(self) -> None:
+        for session in self._sessions.values():
+            session.close()
+        self._sessions.clear()
+
+    def __enter__(self) -> "Verifier":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
