@@ -71,6 +71,7 @@ class HostManager:
         self.metadata = MotoMetadata(account_id, region)
         self.minter = minter
         self.hosts: dict[str, LocalHost] = {}
+        self.parked: dict[str, LocalHost] = {}  # stopped instances keep their ports and host key
         self.sshd_delays: dict[str, float] = {}  # fault: the next sshd start waits this long
         self._lock = threading.RLock()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="host-start")
@@ -108,7 +109,10 @@ class HostManager:
         wanted = self._running_ids()
         with self._lock:
             for instance_id in sorted(wanted - set(self.hosts)):
-                host = self._new_host(instance_id)
+                host = self.parked.pop(instance_id, None) or self._new_host(instance_id)
+                if not host.imds.running:
+                    host.imds.start(host.imds.port)
+                host.state = "starting"
                 self.hosts[instance_id] = host
                 self._pool.submit(self._bring_up, host)
             for instance_id in sorted(set(self.hosts) - wanted):
@@ -145,6 +149,9 @@ class HostManager:
                     return
             host.sshd.prepare(regenerate_host_key=regenerate_host_key)
             host.sshd.start()
+            if host.state == "stopped":  # the instance stopped while we were starting it
+                host.sshd.stop()
+                return
             host.state, host.ready_seconds = "ready", round(time.monotonic() - started, 3)
             log.info("host %s ready on 127.0.0.1:%d in %.2f s", host.instance_id, host.sshd.port, host.ready_seconds)
         except Exception as error:  # noqa: BLE001 reported through status
@@ -162,6 +169,8 @@ class HostManager:
             pass
         if instance is None or instance.state == "terminated":
             shutil.rmtree(host.sshd.directory, ignore_errors=True)
+        else:
+            self.parked[host.instance_id] = host  # like an EBS-backed instance: same disk on start
         log.info("host %s stopped", host.instance_id)
 
     # -- faults, for tests: each mimics something that happens to real hosts ------------

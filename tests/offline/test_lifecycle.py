@@ -1,0 +1,85 @@
+"""local up / down: readiness, idempotence, two stacks side by side, and nothing left behind."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from labs.cloud import local
+from labs.cloud.paths import StackPaths
+from labs.cloud.procs import PidRecord, is_ours, port_open
+from labs.errors import UsageError
+from tests.offline.conftest import cloud, ssh
+
+
+def our_processes(stack: str) -> list[int]:
+    """Every live process whose command line mentions the stack's state directory."""
+    marker = str(StackPaths.for_stack(stack).root)
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                if marker.encode() in handle.read():
+                    found.append(int(pid))
+        except OSError:
+            continue
+    return found
+
+
+def test_two_stacks_side_by_side_then_down_leaves_nothing():
+    first = local.up({}, stack="side-a").outputs
+    second = local.up({"students": "2"}, stack="side-b").outputs
+    try:
+        assert first.endpoint != second.endpoint
+        assert {h.port for h in first.hosts}.isdisjoint({h.port for h in second.hosts})
+        assert ssh(second, second.host("with-role", "student02"), "aws iam list-users").returncode == 0
+        records = [r for _, r in PidRecord.read_all(StackPaths.for_stack("side-a").pids)]
+        ports = [h.port for h in first.hosts] + [int(first.endpoint.rsplit(":", 1)[1])]
+        assert sorted(r.role for r in records) == ["cloud", "sshd", "sshd"]
+        assert our_processes("side-a")
+    finally:
+        local.down("side-a")
+    assert our_processes("side-a") == [], "processes left running after down"
+    assert not any(is_ours(r) for r in records)
+    assert not any(port_open(p) for p in ports), "a port is still listening"
+    assert not StackPaths.for_stack("side-a").root.exists()
+    assert ssh(second, second.host("no-role", "student01"), "true").returncode == 0, "down took the other stack"
+    local.down("side-b")
+    assert our_processes("side-b") == []
+
+
+def test_down_is_idempotent_and_up_twice_is_a_no_op():
+    assert local.down("never-up").describe() == "nothing was running"
+    first = local.up({}, stack="twice")
+    try:
+        again = local.up({}, stack="twice")
+        assert again.already_up and again.outputs == first.outputs
+        with pytest.raises(UsageError, match="already up with another config"):
+            local.up({"students": "2"}, stack="twice")
+    finally:
+        local.down("twice")
+    assert local.down("twice").describe() == "nothing was running"
+
+
+def test_hosts_follow_ec2_state_stop_and_start(lab_for_state):
+    outputs = lab_for_state
+    host = outputs.host("no-role")
+    from labs.operator import operator_clients
+
+    ec2 = operator_clients(outputs)("ec2")
+    control = cloud(outputs)
+    ec2.stop_instances(InstanceIds=[host.instance_id])
+    assert local.wait_for(lambda: host.instance_id not in {h["instance_id"] for h in control.status()["hosts"]}, 10)
+    assert not port_open(host.port)
+    ec2.start_instances(InstanceIds=[host.instance_id])
+    assert local.wait_for(lambda: any(h["instance_id"] == host.instance_id and h["state"] == "ready"
+                                      for h in control.status()["hosts"]), 10)
+    assert ssh(outputs, host, "true").returncode == 0  # same host key and port after a restart
+
+
+@pytest.fixture
+def lab_for_state():
+    outputs = local.up({}, stack="state").outputs
+    yield outputs
+    local.down("state")
