@@ -90,6 +90,11 @@ def build_parser() -> OneLineParser:
     demo.add_argument("--settle", type=float, default=None, metavar="S")
     demo.add_argument("--quiet", "-q", action="store_true")
     demo.set_defaults(func=cmd_demo, identity=None)
+
+    e2e = sub.add_parser("e2e", help="course CI on AWS: pulumi up, verify, drills, then pulumi destroy (always)")
+    e2e.add_argument("--stack", "-s", required=True, metavar="S", help="the Pulumi stack (configured beforehand)")
+    _report_flags(e2e)
+    e2e.set_defaults(func=cmd_e2e)
     return parser
 
 
@@ -99,6 +104,8 @@ def _report_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--identity", "-i", default=None, help="SSH private key (aws mode; local mode knows it)")
     parser.add_argument("--settle", type=float, default=None, metavar="S",
                         help="seconds an eventually-consistent expectation may take (aws 120, local 10)")
+    parser.add_argument("--connect-budget", type=float, default=None, metavar="S",
+                        help="seconds to keep retrying SSH to a host that refuses or times out (aws 180, local 15)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no live progress")
 
 
@@ -237,8 +244,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     report = Report(outputs.stack, outputs.mode)
     checks = lab_checks(outputs)
     progress.say(f"verifying {len(checks)} checks on {len(outputs.hosts)} hosts of stack {outputs.stack!r} ({outputs.mode})")
-    with Verifier(outputs, identity=args.identity, settle=args.settle, operator=operator_clients(outputs),
-                  on_result=progress) as verifier:
+    with Verifier(outputs, identity=args.identity, settle=args.settle, connect_budget=args.connect_budget,
+                  operator=operator_clients(outputs), on_result=progress) as verifier:
         report.add(verifier.run(checks))
     return _emit(report.finish(), args)
 
@@ -258,8 +265,8 @@ def cmd_drill(args: argparse.Namespace) -> int:
     progress = Progress(enabled=not args.quiet)
     report = Report(outputs.stack, outputs.mode)
     operator = operator_clients(outputs)
-    with Verifier(outputs, identity=args.identity, settle=args.settle, operator=operator,
-                  on_result=progress) as verifier:
+    with Verifier(outputs, identity=args.identity, settle=args.settle, connect_budget=args.connect_budget,
+                  operator=operator, on_result=progress) as verifier:
         ctx = DrillContext(outputs, verifier, operator, progress)
         try:
             DRILLS[args.name](ctx, students)
@@ -267,6 +274,19 @@ def cmd_drill(args: argparse.Namespace) -> int:
             report.add(ctx.results)
             report.events.extend(ctx.events)
     return _emit(report.finish(), args)
+
+
+def cmd_e2e(args: argparse.Namespace) -> int:
+    from labs.e2e import run_e2e
+    from labs.verify.report import Progress
+
+    result = run_e2e(args.stack, args.identity, Progress(enabled=not args.quiet), settle=args.settle,
+                     connect_budget=args.connect_budget)
+    if result.report is not None:
+        _emit(result.report, args)
+    for step in result.steps:
+        print(f"e2e: {step}", file=sys.stderr)
+    return int(result.status)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 _SAFE_HOME = Path(tempfile.mkdtemp(prefix="rolelab-test-home-"))
+# Only tests/live (opt-in, ROLELAB_LIVE=1) hand this to a subprocess; the session itself never uses it.
+ORIGINAL_ENVIRON = dict(os.environ)
 
 
 def pytest_configure(config: pytest.Config) -> None:

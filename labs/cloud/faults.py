@@ -16,7 +16,7 @@ def fault_routes(cloud: "LabCloud") -> dict[tuple[str, str], Any]:
         if action == "kill":
             hosts.kill_sshd(instance_id)
         elif action == "restart":
-            hosts.restart_sshd(instance_id, float(body.get("delay", 0)), bool(body.get("new_host_key", False)))
+            hosts.restart_sshd(instance_id, float(body.get("delay", 0)), str(body.get("host_key", "keep")))
         else:
             raise ValueError(f"unknown sshd action {action!r}")
         return {"ok": True}

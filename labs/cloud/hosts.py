@@ -139,7 +139,7 @@ class HostManager:
                         env, self.pid_dir)
         return LocalHost(instance_id, imds, sshd)
 
-    def _bring_up(self, host: LocalHost, regenerate_host_key: bool = False) -> None:
+    def _bring_up(self, host: LocalHost, host_key: str = "keep") -> None:
         started = time.monotonic()
         try:
             delay = self.sshd_delays.pop(host.instance_id, 0.0)
@@ -147,7 +147,7 @@ class HostManager:
                 log.info("fault: sshd of %s starts in %.1f s", host.instance_id, delay)
                 if self._stop.wait(delay):
                     return
-            host.sshd.prepare(regenerate_host_key=regenerate_host_key)
+            host.sshd.prepare(host_key)
             host.sshd.start()
             if host.state == "stopped":  # the instance stopped while we were starting it
                 host.sshd.stop()
@@ -175,12 +175,12 @@ class HostManager:
 
     # -- faults, for tests: each mimics something that happens to real hosts ------------
 
-    def restart_sshd(self, instance_id: str, delay: float = 0.0, new_host_key: bool = False) -> None:
+    def restart_sshd(self, instance_id: str, delay: float = 0.0, host_key: str = "keep") -> None:
         host = self._host(instance_id)
         host.sshd.stop()
         host.state = "starting"
         self.sshd_delays[instance_id] = delay
-        self._pool.submit(self._bring_up, host, new_host_key)
+        self._pool.submit(self._bring_up, host, host_key)
 
     def kill_sshd(self, instance_id: str) -> None:
         host = self._host(instance_id)

@@ -64,12 +64,20 @@ class SshdHost:
     def log_file(self) -> Path:
         return self.directory / "sshd.log"
 
-    def prepare(self, regenerate_host_key: bool = False) -> None:
+    def prepare(self, host_key: str = "keep") -> None:
+        """host_key: "keep"; "new" (a fault: the host now presents another key, the old one is
+        kept aside); "restore" (the kept-aside key comes back)."""
         self.directory.mkdir(parents=True, exist_ok=True)
         self.home.mkdir(exist_ok=True)
-        if regenerate_host_key:
+        kept = self.directory / "replaced-host-key"
+        if host_key == "new" and self.host_key.exists():
+            kept.mkdir(exist_ok=True)
             for path in (self.host_key, self.host_key.with_suffix(".pub")):
-                path.unlink(missing_ok=True)
+                path.replace(kept / path.name)
+        elif host_key == "restore" and kept.is_dir():
+            for path in kept.iterdir():
+                path.replace(self.directory / path.name)
+            kept.rmdir()
         if not self.host_key.exists():
             subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", self.instance_id,
                             "-f", str(self.host_key)], check=True, capture_output=True)

@@ -78,9 +78,11 @@ def _token_flow(host: HostRecord) -> Check:
 
     def evaluate(result: CommandResult) -> str:
         sections = imds_script.parse_sections(result.stdout)
-        token_length = sections.get("token", (0, "0"))[1].strip()
-        if token_length in ("", "0"):
-            return "no IMDSv2 token (PUT /latest/api/token failed)"
+        token_status, token_length = sections.get("token", (0, "0"))
+        if token_status == 0:
+            return "IMDS unreachable (no answer to PUT /latest/api/token)"
+        if token_status != 200 or token_length.strip() in ("", "0"):
+            return f"no IMDSv2 token (PUT /latest/api/token answered HTTP {token_status})"
         status, name = sections.get("role", (0, ""))
         if status == 404:
             return "no role (404)"

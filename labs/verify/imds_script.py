@@ -29,8 +29,10 @@ def token_flow_script(endpoint: str) -> str:
     base = f"{endpoint}/latest/meta-data/iam"
     with_token = f'-H "{TOKEN_HEADER}: $T"'
     return "; ".join([
-        f"T=$(curl -s --max-time 3 -X PUT -H '{TTL_HEADER}: 300' {shlex.quote(endpoint + '/latest/api/token')})",
-        f"printf '\\n{SECTION}token\\n%s\\n200' \"${{#T}}\"",
+        f"P=$(curl -s --max-time 3 -X PUT -H '{TTL_HEADER}: 300' -w '\\n%{{http_code}}' "
+        f"{shlex.quote(endpoint + '/latest/api/token')})",
+        "T=$(printf '%s\\n' \"$P\" | sed -n 1p)",
+        f"printf '\\n{SECTION}token\\n%s\\n%s' \"${{#T}}\" \"$(printf '%s\\n' \"$P\" | sed -n '$p')\"",
         _fetch("role", f"{base}/security-credentials/", with_token),
         _fetch("info", f"{base}/info", with_token),
         f"R=$(curl -s --max-time 3 {with_token} {shlex.quote(base + '/security-credentials/')})",

@@ -81,10 +81,10 @@ def progress_line(result: CheckResult, colour: bool = False) -> str:
 class Progress:
     """Prints each result as it lands (stderr), so a person sees the run move."""
 
-    def __init__(self, stream: TextIO = sys.stderr, enabled: bool = True):
-        self.stream = stream
+    def __init__(self, stream: TextIO | None = None, enabled: bool = True):
+        self.stream = stream or sys.stderr  # looked up now: tests and pipes swap sys.stderr
         self.enabled = enabled
-        self.colour = stream.isatty()
+        self.colour = self.stream.isatty()
 
     def __call__(self, result: CheckResult) -> None:
         if self.enabled:

@@ -181,13 +181,18 @@ class Verifier:
         session = self.session(check.host)
         attempts: list[tuple[str, CommandResult]] = []
 
+        created: list[str] = []  # what an unexpectedly allowed probe made, found and removed again
+
         def attempt() -> str:
             with self._channels[check.host.label]:
                 command_result = session.run(check.command)
             observed = check.evaluate(command_result)
             attempts.append((observed, command_result))
-            if check.undo and observed == str(Outcome.SUCCESS):
-                session.run(check.undo)  # the probe changed something (e.g. made a bucket): put it back
+            if observed == str(Outcome.SUCCESS):
+                # The probe changed the account (made a bucket, a user): undo it before any retry.
+                if check.undo:
+                    session.run(check.undo)
+                created.extend(self._remove_created(check))
             return observed
 
         Retrying(retry=retry_if_result(lambda seen: seen != check.expected),
@@ -195,25 +200,24 @@ class Verifier:
                  wait=wait_exponential(multiplier=0.25, max=5.0),
                  retry_error_callback=lambda state: state.outcome.result())(attempt)
         observed, last = attempts[-1]
-        note = self._confirm(check)
-        if note:
-            observed = f"{observed}; {note}"
+        if created:
+            observed = f"{observed}; {created[0]}"
         status = Status.PASS if observed == check.expected else Status.FAIL
         took = time.monotonic() - started
         converged = round(took, 3) if status is Status.PASS and len(attempts) > 1 else None
         return CheckResult(check, status, observed, len(attempts), took, converged, last)
 
-    def _confirm(self, check: Check) -> str:
-        """From the operator's side: a denied create-user must not have created the user."""
+    def _remove_created(self, check: Check) -> list[str]:
+        """From the operator's side: a create-user that should be denied must not leave a user."""
         if not check.must_not_exist or self.operator is None:
-            return ""
+            return []
         iam = self.operator("iam")
         try:
             iam.get_user(UserName=check.must_not_exist)
         except iam.exceptions.NoSuchEntityException:
-            return ""
+            return []
         iam.delete_user(UserName=check.must_not_exist)  # leave nothing behind
-        return f"user {check.must_not_exist} was created (deleted again)"
+        return [f"user {check.must_not_exist} was created (deleted again)"]
 
     def close(self) -> None:
         for session in self._sessions.values():

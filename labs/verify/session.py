@@ -130,8 +130,10 @@ class HostSession:
             raise Unreachable(f"{label}: SSH failed after {attempts} attempt(s) in "
                               f"{time.monotonic() - started:.1f} s: {error}") from None
         except (OSError, EOFError) as error:
+            why = ("connection refused" if isinstance(error, (ConnectionRefusedError, paramiko.ssh_exception.NoValidConnectionsError))
+                   else f"{error.__class__.__name__}: {error}")
             raise Unreachable(f"{label}: no SSH after {attempts} attempt(s) in {time.monotonic() - started:.1f} s "
-                              f"(budget {self.budget:.0f} s): {error.__class__.__name__}: {error}") from None
+                              f"(budget {self.budget:.0f} s): {why}") from None
         self.client = client
         self.connect_info = ConnectInfo(attempts, round(time.monotonic() - started, 3))
         if attempts > 1:

@@ -1,5 +1,6 @@
 # Sourced by the project's scripts: installs what is missing, from nothing, then returns.
 #   - OpenSSH (server + client) and curl: apt-get when root, else says exactly what to install
+#   - chromium (the browser tests' headless browser) too when ROLELAB_EXTRAS has "test"
 #   - .venv (Python >= 3.10) with this project and the extras named in ROLELAB_EXTRAS
 # Re-runs are cheap: pip runs only when pyproject.toml or the extras changed.
 set -euo pipefail
@@ -15,6 +16,9 @@ missing_system_tools() {
   command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
   command -v ssh >/dev/null 2>&1 && command -v ssh-keygen >/dev/null 2>&1 || missing+=(openssh-client)
   command -v curl >/dev/null 2>&1 || missing+=(curl)
+  case ",$EXTRAS," in
+    *,test,*) command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || missing+=(chromium) ;;
+  esac
   echo "${missing[@]:-}"
 }
 

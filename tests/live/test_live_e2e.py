@@ -1,0 +1,26 @@
+"""The whole lesson on a real AWS account: pulumi up, verify, drills, pulumi destroy.
+
+Skipped unless ROLELAB_LIVE=1, the pulumi CLI, a configured stack and its key are present
+(the test session itself runs with AWS credentials and IMDS disabled; only this opt-in
+subprocess gets the environment the live runner started with).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from tests.conftest import ORIGINAL_ENVIRON
+
+
+def test_e2e_on_aws_passes_and_destroys():
+    stack = os.environ["ROLELAB_LIVE_STACK"]
+    done = subprocess.run([sys.executable, "-m", "labs.cli", "e2e", "--stack", stack, "--json",
+                           "--identity", os.environ["ROLELAB_LIVE_IDENTITY"]],
+                          capture_output=True, text=True, timeout=3600, env=ORIGINAL_ENVIRON)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout)
+    assert report["mode"] == "aws" and report["summary"]["failed"] == 0
+    assert "e2e: destroyed" in done.stderr

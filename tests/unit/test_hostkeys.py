@@ -1,0 +1,154 @@
+"""Pinned host keys for aws mode: read from cloud-init's console block, polled with a bounded budget.
+
+The key lines below were generated once with ssh-keygen (ed25519, ecdsa, rsa 2048); the
+fingerprints are what `ssh-keygen -lf` printed for them, so a person comparing the report
+with ssh's own output sees the same thing.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from labs.errors import InfraError
+from labs.verify.hostkeys import console_host_keys, host_keys_from_lines, keys_from_console, known_host_name
+
+ED25519 = ("ssh-ed25519", "AAAAC3NzaC1lZDI1NTE5AAAAINv3RdMyzyZRvPrnGCu1IvU1ui88eXyhft6LJ6lghNaD")
+ECDSA = ("ecdsa-sha2-nistp256", "AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBI/A2NbL6xyTi9h9HmkSX1cekkGfPVKHEP"
+         "BhNpWrPjhKwED93EbX3HxFSJESs75KO46TMQpxXs+Ec1YUziB2KzU=")
+RSA = ("ssh-rsa", "AAAAB3NzaC1yc2EAAAADAQABAAABAQCJYoaKEfchuF0cyc2njU0hBpAWUnc6eCPZPqBxWbmXijv1ODjFrAZSqzpXsRvP4nAOIfpA"
+       "z7rnpB7eQDJkrV0Xm38iuUOdtPF+s7ErSQd57px4UyNGpS2SgLub2cVrUpQFRa+gxeeYA9Tw6bLsQZEQoAipnfmy68R18H2/8nKC7uoHmQVkXFQi"
+       "hoqOdKXUUFQ4h7ce1GV90t7vZlM99PoiaK+UoAepfVq4tGbf7j7X0PEdrlnZMFfKFwzwF7vSlMYXAzw1oOW24Ry/TWq6QjV2hhlqmI6h00x6K2JFa/"
+       "3/lO8wS16yHxSfmP+5LRTb8wbmf3NY7bwVdQbGxEThJ0H5")
+FINGERPRINTS = {
+    "ssh-ed25519": "SHA256:5v0C5qzRKCIvOcR6s3VXWt55ZGtEJQn1rcRHmb2jDvU",
+    "ecdsa-sha2-nistp256": "SHA256:9n5BNkmvTWqbI43rSf0kx1LvJH5J5Jc5xSpbcB3bnbM",
+    "ssh-rsa": "SHA256:ewhMiILiA9UDZWdwZqDqQM1u3EwVFlUhPkbcQo3xXus",
+}
+
+# What `aws ec2 get-console-output` shows on an Amazon Linux 2023 instance after cloud-init's final stage
+# (the fingerprint block precedes the key block; lines end in \r\n on the serial console).
+CONSOLE = "\r\n".join([
+    "[   11.402113] cloud-init[1877]: Cloud-init v. 22.2.2 running 'modules:config' at Tue, 28 May 2024 09:12:40 +0000.",
+    "[  OK  ] Finished cloud-config.service - Apply the settings specified in cloud-config.",
+    "         Starting cloud-final.service - Execute cloud user/final scripts...",
+    "ec2: ",
+    "ec2: #############################################################",
+    "ec2: -----BEGIN SSH HOST KEY FINGERPRINTS-----",
+    f"ec2: 256 {FINGERPRINTS['ecdsa-sha2-nistp256']} no comment (ECDSA)",
+    f"ec2: 256 {FINGERPRINTS['ssh-ed25519']} no comment (ED25519)",
+    "ec2: -----END SSH HOST KEY FINGERPRINTS-----",
+    "ec2: #############################################################",
+    "-----BEGIN SSH HOST KEY KEYS-----",
+    f"{ECDSA[0]} {ECDSA[1]} ",
+    f"{ED25519[0]} {ED25519[1]} ",
+    "-----END SSH HOST KEY KEYS-----",
+    "[   12.093377] cloud-init[1990]: Cloud-init v. 22.2.2 finished at Tue, 28 May 2024 09:12:41 +0000. Datasource "
+    "DataSourceEc2Local.  Up 12.07 seconds",
+    "",
+])
+
+
+def test_keys_from_a_cloud_init_console():
+    assert keys_from_console(CONSOLE) == [ECDSA, ED25519]
+
+
+@pytest.mark.parametrize("text", [
+    "",
+    CONSOLE.split("-----BEGIN SSH HOST KEY KEYS-----")[0],  # still booting: fingerprints only
+    CONSOLE.split("-----END SSH HOST KEY KEYS-----")[0],  # output cut off inside the block
+    "[    0.000000] Linux version 6.1.90-99.173.amzn2023.x86_64",
+])
+def test_no_complete_key_block_means_no_keys(text):
+    assert keys_from_console(text) == []
+
+
+def test_only_key_lines_inside_the_block_count():
+    text = "\n".join([
+        f"{RSA[0]} {RSA[1]} outside-before",
+        "-----BEGIN SSH HOST KEY KEYS-----",
+        "256 SHA256:abc no comment (ED25519)",  # a fingerprint line, not a key
+        f"{RSA[0]} {RSA[1]} root@ip-10-0-1-23",
+        "ssh-ed25519",  # truncated: no blob
+        "-----END SSH HOST KEY KEYS-----",
+        f"{ED25519[0]} {ED25519[1]} outside-after",
+    ])
+    assert keys_from_console(text) == [RSA]
+
+
+@pytest.mark.parametrize("port, name", [(22, "203.0.113.5"), (2222, "[203.0.113.5]:2222"), (51985, "[203.0.113.5]:51985")])
+def test_known_host_name_as_openssh_writes_it(port, name):
+    assert known_host_name("203.0.113.5", port) == name
+
+
+@pytest.mark.parametrize("port", [22, 2222])
+def test_host_keys_are_pinned_under_the_name_ssh_looks_up(port):
+    keys = host_keys_from_lines([ECDSA, ED25519, RSA], "203.0.113.5", port)
+    entry = keys.lookup(known_host_name("203.0.113.5", port))
+    assert entry is not None, f"no keys under {known_host_name('203.0.113.5', port)}"
+    assert {t: k.fingerprint for t, k in entry.items()} == FINGERPRINTS
+    other = "[203.0.113.5]:2222" if port == 22 else "203.0.113.5"
+    assert keys.lookup(other) is None, "a key pinned for one port must not be trusted on another"
+
+
+def test_unusable_console_keys_are_skipped_not_fatal():
+    keys = host_keys_from_lines([("ssh-ed25519", "bm90IGEga2V5"), ("sk-unknown@openssh.com", "AAAA"), ED25519],
+                                "203.0.113.5", 22)
+    entry = keys.lookup("203.0.113.5")
+    assert entry is not None and list(entry.keys()) == ["ssh-ed25519"]
+    assert entry["ssh-ed25519"].fingerprint == FINGERPRINTS["ssh-ed25519"]
+
+
+class FakeTime:
+    """An injected clock: sleeping moves it forward, nothing really waits."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def test_console_is_polled_until_cloud_init_prints_the_keys():
+    time = FakeTime()
+    answers = iter(["", "", CONSOLE])
+    asked: list[str] = []
+
+    def get_console_output(instance_id: str) -> str:
+        asked.append(instance_id)
+        return next(answers)
+
+    keys = console_host_keys(get_console_output, "i-0abc1234def567890", "203.0.113.5", 22,
+                             budget=300, clock=time.clock, sleep=time.sleep)
+    assert asked == ["i-0abc1234def567890"] * 3
+    assert time.sleeps == [5.0, 7.5]  # backoff between polls
+    entry = keys.lookup("203.0.113.5")
+    assert entry is not None and set(entry.keys()) == {"ecdsa-sha2-nistp256", "ssh-ed25519"}
+
+
+def test_keys_already_on_the_console_need_no_wait():
+    time = FakeTime()
+    console_host_keys(lambda _: CONSOLE, "i-0abc", "203.0.113.5", clock=time.clock, sleep=time.sleep)
+    assert time.sleeps == []
+
+
+def test_console_without_keys_gives_up_within_the_budget_naming_the_instance():
+    time = FakeTime()
+    calls = []
+
+    def get_console_output(instance_id: str) -> str:
+        calls.append(instance_id)
+        return CONSOLE.split("-----BEGIN SSH HOST KEY KEYS-----")[0]
+
+    with pytest.raises(InfraError) as raised:
+        console_host_keys(get_console_output, "i-0abc1234def567890", "203.0.113.5", 22,
+                          budget=60, clock=time.clock, sleep=time.sleep)
+    message = str(raised.value)
+    assert "i-0abc1234def567890" in message and "60 s" in message and "retry" in message
+    assert sum(time.sleeps) <= 60, f"slept {sum(time.sleeps)} s on a 60 s budget"
+    assert len(calls) == len(time.sleeps) + 1 >= 3  # it did retry before giving up
+    assert max(time.sleeps) <= 30.0
