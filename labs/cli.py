@@ -22,6 +22,23 @@ class OneLineParser(argparse.ArgumentParser):
 def _config_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", "-c", action="append", default=[], metavar="KEY=VALUE",
                         help="a rolelab: config value, e.g. students=3 (repeatable)")
+    parser.add_argument("--roster", metavar="FILE", default=None,
+                        help="the class: one student name per line, or CSV with a 'name' column")
+
+
+def config_values(args: argparse.Namespace) -> dict[str, str]:
+    """--config pairs, with the students from --roster when one is given."""
+    from pathlib import Path
+
+    from labs.config import parse_assignments
+    from labs.roster import read_roster
+
+    values = parse_assignments(args.config)
+    if args.roster:
+        if "students" in values:
+            raise UsageError("--roster and --config students=... both name the class; keep one")
+        values["students"] = ",".join(read_roster(Path(args.roster)))
+    return values
 
 
 def _stack_flag(parser: argparse.ArgumentParser) -> None:
@@ -75,7 +92,9 @@ def build_parser() -> OneLineParser:
     verify.set_defaults(func=cmd_verify)
 
     drill = sub.add_parser("drill", help="a console action of the lesson, then watch the hosts react")
-    drill.add_argument("name", choices=["attach-role", "detach-policy", "second-role"])
+    drill.add_argument("name", choices=["attach-role", "detach-policy", "second-role", "bad-practice"])
+    drill.add_argument("--i-understand", action="store_true",
+                       help="bad-practice in aws mode: puts a real access key on an instance, then deletes it")
     drill.add_argument("--student", action="append", default=None, help="only this student (repeatable)")
     _target_flags(drill)
     _report_flags(drill)
@@ -87,20 +106,28 @@ def build_parser() -> OneLineParser:
     demo.add_argument("--region", default=None)
     demo.add_argument("--json", action="store_true")
     demo.add_argument("--junit", metavar="FILE", default=None)
+    demo.add_argument("--html", metavar="FILE", default=None, help="write the class report page (one file)")
     demo.add_argument("--settle", type=float, default=None, metavar="S")
     demo.add_argument("--quiet", "-q", action="store_true")
+    demo.add_argument("--step", action="store_true",
+                      help="narrate the lesson stage by stage for a live class (waits for Enter at a terminal)")
     demo.set_defaults(func=cmd_demo, identity=None)
 
     e2e = sub.add_parser("e2e", help="course CI on AWS: pulumi up, verify, drills, then pulumi destroy (always)")
     e2e.add_argument("--stack", "-s", required=True, metavar="S", help="the Pulumi stack (configured beforehand)")
     _report_flags(e2e)
     e2e.set_defaults(func=cmd_e2e)
+
+    from labs import sweep
+
+    sweep.add_parser(sub)
     return parser
 
 
 def _report_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the report as JSON (progress stays on stderr)")
     parser.add_argument("--junit", metavar="FILE", default=None, help="also write JUnit XML (one testcase per check)")
+    parser.add_argument("--html", metavar="FILE", default=None, help="also write the class report page (one file)")
     parser.add_argument("--identity", "-i", default=None, help="SSH private key (aws mode; local mode knows it)")
     parser.add_argument("--settle", type=float, default=None, metavar="S",
                         help="seconds an eventually-consistent expectation may take (aws 120, local 10)")
@@ -136,7 +163,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from labs.config import DEFAULT_REGION, parse_assignments
     from labs.plan import as_json, make_plan, render
 
-    plan = make_plan(parse_assignments(args.config), stack=args.stack or "dev", region=args.region or DEFAULT_REGION)
+    plan = make_plan(config_values(args), stack=args.stack or "dev", region=args.region or DEFAULT_REGION)
     print(json.dumps(as_json(plan), indent=2, default=str) if args.json else render(plan))
     return ExitStatus.OK
 
@@ -145,7 +172,7 @@ def cmd_local_up(args: argparse.Namespace) -> int:
     from labs.cloud import local
     from labs.config import DEFAULT_REGION, parse_assignments
 
-    result = local.up(parse_assignments(args.config), stack=args.stack or local.DEFAULT_STACK,
+    result = local.up(config_values(args), stack=args.stack or local.DEFAULT_STACK,
                       region=args.region or DEFAULT_REGION)
     if args.json:
         print(result.outputs.to_json(), end="")
@@ -213,6 +240,8 @@ def cmd_ssh(args: argparse.Namespace) -> int:
 
     outputs = resolve_outputs(args)
     host = outputs.host(args.host, args.student)
+    if not outputs.known_hosts:
+        outputs = _pin_from_console(outputs, host)
     remote = getattr(args, "remote", None) or None
     argv = openssh_argv(outputs, host, args.identity, remote)
     if args.print:
@@ -230,6 +259,10 @@ def _emit(report, args: argparse.Namespace) -> int:
     print(render_json(report) if args.json else render_text(report))
     if args.junit:
         Path(args.junit).write_text(render_junit(report))
+    if args.html:
+        from labs.verify.html import render_html
+
+        Path(args.html).write_text(render_html(report))
     return int(report.exit_status)
 
 
@@ -251,12 +284,15 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_drill(args: argparse.Namespace) -> int:
-    from labs.drills import DRILLS, DrillContext
+    from labs.drills import DrillContext, all_drills
     from labs.operator import operator_clients
     from labs.verify.report import Progress, Report
     from labs.verify.runner import Verifier
 
     outputs = resolve_outputs(args)
+    if args.name == "bad-practice" and outputs.mode != "local" and not args.i_understand:
+        raise UsageError("bad-practice writes a real access key onto an instance; it runs in local mode, "
+                         "or in aws mode only with --i-understand (the key and user are deleted afterwards)")
     students = tuple(args.student) if args.student else outputs.students()
     unknown = [s for s in students if s not in outputs.students()]
     if unknown:
@@ -269,7 +305,7 @@ def cmd_drill(args: argparse.Namespace) -> int:
                   operator=operator, on_result=progress) as verifier:
         ctx = DrillContext(outputs, verifier, operator, progress)
         try:
-            DRILLS[args.name](ctx, students)
+            all_drills()[args.name](ctx, students)
         finally:
             report.add(ctx.results)
             report.events.extend(ctx.events)
@@ -296,13 +332,29 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from labs.verify.report import Progress
 
     local_environment()
-    report, _, timings = run_demo(parse_assignments(args.config), stack=args.stack or DEMO_STACK,
+    report, _, timings = run_demo(config_values(args), stack=args.stack or DEMO_STACK,
                                   region=args.region or DEFAULT_REGION, progress=Progress(enabled=not args.quiet),
-                                  settle=args.settle)
+                                  settle=args.settle, step=args.step)
     status = _emit(report, args)
     print(f"timings: up {timings.up:.1f} s, verify {timings.verify:.1f} s, drills {timings.drills:.1f} s, "
           f"down {timings.down:.1f} s", file=sys.stderr)
     return status
+
+
+def _pin_from_console(outputs, host):
+    """aws mode: learn the host's keys from its console output (never trust on first use)."""
+    from dataclasses import replace
+
+    from labs.operator import operator_clients
+    from labs.verify.hostkeys import console_host_keys
+
+    ec2 = operator_clients(outputs)("ec2")
+    keys = console_host_keys(lambda iid: ec2.get_console_output(InstanceId=iid, Latest=True).get("Output", ""),
+                             host.instance_id, host.address, host.port)
+    path = logs.rolelab_home() / "known_hosts" / outputs.stack
+    path.parent.mkdir(parents=True, exist_ok=True)
+    keys.save(str(path))
+    return replace(outputs, known_hosts=str(path))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -13,13 +13,14 @@ from typing import Mapping
 
 from labs.cloud import local
 from labs.cloud.paths import StackPaths
-from labs.drills import DRILLS, DrillContext
+from labs.drills import DrillContext, all_drills
 from labs.errors import UsageError
 from labs.operator import operator_clients
 from labs.outputs import LabOutputs
 from labs.verify.report import Progress, Report
 from labs.verify.runner import CheckResult, Verifier
 from labs.verify.suite import lab_checks
+from labs.walkthrough import Walkthrough, enter_to_continue
 
 DEMO_STACK = "demo"
 
@@ -55,8 +56,8 @@ def show_lesson(progress: Progress, results: list[CheckResult]) -> None:
 
 
 def run_demo(values: Mapping[str, str], stack: str = DEMO_STACK, region: str = "us-east-1",
-             progress: Progress | None = None, drills: tuple[str, ...] = tuple(DRILLS),
-             settle: float | None = None) -> tuple[Report, LabOutputs | None, DemoTimings]:
+             progress: Progress | None = None, drills: tuple[str, ...] = tuple(all_drills()),
+             settle: float | None = None, step: bool = False) -> tuple[Report, LabOutputs | None, DemoTimings]:
     progress = progress or Progress()
     if StackPaths.for_stack(stack).root.exists():
         raise UsageError(f"stack {stack!r} already exists; the demo brings up its own: "
@@ -72,6 +73,12 @@ def run_demo(values: Mapping[str, str], stack: str = DEMO_STACK, region: str = "
         timings.up = time.monotonic() - clock
         progress.say(f"   {len(outputs.hosts)} hosts ready in {up.seconds:.1f} s")
         operator = operator_clients(outputs)
+        if step:
+            with Verifier(outputs, settle=settle, operator=operator) as verifier:
+                walk = Walkthrough(outputs, verifier, operator, outputs.students()[0], pause=enter_to_continue(),
+                                   settle=verifier.settle)
+                report.add(walk.run())
+            return report.finish(), outputs, timings
         with Verifier(outputs, settle=settle, operator=operator, on_result=progress) as verifier:
             progress.say("\n== 2. Before and after: every host, every check of the lesson")
             clock = time.monotonic()
@@ -81,10 +88,11 @@ def run_demo(values: Mapping[str, str], stack: str = DEMO_STACK, region: str = "
             show_lesson(progress, results)
             clock = time.monotonic()
             for number, name in enumerate(drills, start=3):
-                progress.say(f"\n== {number}. Drill {name}: {DRILLS[name].__doc__.strip().splitlines()[0]}")
+                drill = all_drills()[name]
+                progress.say(f"\n== {number}. Drill {name}: {drill.__doc__.strip().splitlines()[0]}")
                 ctx = DrillContext(outputs, verifier, operator, progress)
                 try:
-                    DRILLS[name](ctx, outputs.students())
+                    drill(ctx, outputs.students())
                 finally:
                     report.add(ctx.results)
                     report.events.extend(ctx.events)

@@ -37,6 +37,19 @@ class DrillContext:
         self.events.append(text)
         self.progress.say(f"  > {text}")
 
+    def run_evaluated(self, check: Check, result: CommandResult) -> CheckResult:
+        """A check whose command already ran (its output may hold a secret: it is redacted here)."""
+        from labs.redact import redact
+
+        observed = check.evaluate(result)
+        shown = replace(result, stdout=redact(result.stdout), stderr=redact(result.stderr))
+        outcome = CheckResult(check, Status.PASS if observed == check.expected else Status.FAIL, observed, 1,
+                              result.seconds, result=shown)
+        self.results.append(outcome)
+        if self.verifier.on_result:
+            self.verifier.on_result(outcome)
+        return outcome
+
     def run(self, checks: list[Check]) -> list[CheckResult]:
         results = self.verifier.run(checks)
         self.results.extend(results)
@@ -195,3 +208,10 @@ DRILLS: dict[str, Callable[[DrillContext, tuple[str, ...]], None]] = {
     "detach-policy": detach_policy,
     "second-role": second_role,
 }
+
+
+def all_drills() -> dict[str, Callable[[DrillContext, tuple[str, ...]], None]]:
+    """The lesson's drills plus the anti-pattern (kept apart: it puts a real key on a host)."""
+    from labs.bad_practice import bad_practice
+
+    return {**DRILLS, "bad-practice": bad_practice}

@@ -19,7 +19,9 @@ def openssh_argv(outputs: LabOutputs, host: HostRecord, identity: str | None = N
         argv += ["-i", str(Path(key).expanduser())]
     argv.append(f"{host.user}@{host.address}")
     if command:
-        argv.append(" ".join(command))
+        # One argument is a shell line as typed ("aws iam list-users | head"); several are
+        # words, quoted so that --query 'Roles[].RoleName' arrives intact.
+        argv.append(command[0] if len(command) == 1 else shlex.join(command))
     return argv
 
 

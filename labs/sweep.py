@@ -47,9 +47,12 @@ class Resource:
     parent: str = ""  # the profile or role a membership / attachment belongs to
     label: str = ""  # for people: the Name tag, the instance state
 
+    @property
+    def short(self) -> str:
+        return f"{self.id} from {self.parent}" if self.parent else self.id
+
     def __str__(self) -> str:
-        text = f"{self.id} from {self.parent}" if self.parent else self.id
-        return text + (f"  ({self.label})" if self.label else "")
+        return self.short + (f"  ({self.label})" if self.label else "")
 
 
 @dataclass
@@ -83,9 +86,9 @@ class SweepResult:
     seconds: float = 0.0
 
     def render(self) -> str:
-        lines = [f"  deleted       {KINDS[r.kind]}: {r}" for r in self.deleted]
-        lines += [f"  already gone  {KINDS[r.kind]}: {r}" for r in self.gone]
-        lines += [f"  FAILED        {KINDS[r.kind]}: {r}: {why}" for r, why in self.failed]
+        lines = [f"  deleted       {r.kind:<16} {r.short}" for r in self.deleted]
+        lines += [f"  already gone  {r.kind:<16} {r.short}" for r in self.gone]
+        lines += [f"  FAILED        {r.kind:<16} {r.short}: {why}" for r, why in self.failed]
         lines.append(f"sweep: {len(self.deleted)} deleted, {len(self.gone)} already gone, "
                      f"{len(self.failed)} failed in {self.seconds:.1f} s")
         return "\n".join(lines)
@@ -205,18 +208,18 @@ def execute(clients: Clients, plan: SweepPlan, progress: Progress = lambda _: No
             try:
                 actions[kind](resource)
                 result.deleted.append(resource)
-                progress(f"deleted {kind} {resource}")
+                progress(f"deleted {kind} {resource.short}")
             except ClientError as error:
                 code = error.response["Error"]["Code"]
                 if code in GONE:
                     result.gone.append(resource)
-                    progress(f"already gone: {kind} {resource}")
+                    progress(f"already gone: {kind} {resource.short}")
                 else:
                     result.failed.append((resource, f"{code}: {error.response['Error'].get('Message', '')}"))
-                    progress(f"FAILED {kind} {resource}: {code}")
+                    progress(f"FAILED {kind} {resource.short}: {code}")
             except BotoCoreError as error:  # no answer (connection, timeout): report and carry on
                 result.failed.append((resource, f"{error.__class__.__name__}: {error}"))
-                progress(f"FAILED {kind} {resource}: {error.__class__.__name__}")
+                progress(f"FAILED {kind} {resource.short}: {error.__class__.__name__}")
         if kind == "instance":
             _await_terminated(clients("ec2"), result, wait_budget, poll, progress)
     result.seconds = time.monotonic() - started
@@ -228,6 +231,7 @@ def _await_terminated(ec2, result: SweepResult, budget: float, poll: float, prog
     ids = [r.id for r in result.deleted if r.kind == "instance"]
     if not ids:
         return
+    progress(f"waiting up to {budget:.0f} s for {len(ids)} instance(s) to terminate")
     started = time.monotonic()
     try:
         ec2.get_waiter("instance_terminated").wait(

@@ -130,7 +130,7 @@ class HostManager:
         env = {
             "PATH": f"{self._aws_dir}:/usr/local/bin:/usr/bin:/bin",
             "AWS_ENDPOINT_URL": self.endpoint,
-            "AWS_EC2_METADATA_SERVICE_ENDPOINT": imds.endpoint + "/",
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT": imds.endpoint,  # botocore adds the slash itself
             "AWS_DEFAULT_REGION": self.region,
             "AWS_REGION": self.region,
             "LANG": "C.UTF-8",

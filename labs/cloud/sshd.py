@@ -82,6 +82,10 @@ class SshdHost:
             subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", self.instance_id,
                             "-f", str(self.host_key)], check=True, capture_output=True)
         self.host_public_key = " ".join(self.host_key.with_suffix(".pub").read_text().split()[:2])
+        # A login shell re-reads /etc/profile, which resets PATH; on Amazon Linux the aws CLI is
+        # on the default PATH, so give interactive sessions the same.
+        (self.home / ".bash_profile").write_text(
+            f'export PATH="{self.env["PATH"].split(":", 1)[0]}:$PATH"\n[ -f ~/.bashrc ] && . ~/.bashrc\n')
         keys = self.directory / "authorized_keys"
         keys.write_text(self.authorized_key.strip() + "\n" if self.authorized_key else "")
         keys.chmod(0o600)

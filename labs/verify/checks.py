@@ -111,7 +111,9 @@ def _credentials_problem(sections: dict[str, tuple[int, str]]) -> str:
         return f"credentials are not temporary role keys (Code {document['Code']}, key {document['AccessKeyId'][:4]}...)"
     try:
         expires = dt.datetime.strptime(document["Expiration"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc)
-        now = int(sections.get("now", (0, "0"))[1].strip() or 0)
+        now = int(sections["now"][1].strip())
+    except KeyError:
+        return "the host's clock was not read"
     except ValueError:
         return f"Expiration {document['Expiration']!r} is not an IMDS timestamp"
     remaining = expires.timestamp() - now

@@ -138,7 +138,7 @@ def _grid(report: Report) -> str:
     checks = "".join(f'<th class="check" data-check="{escape(f"{h}:{c}")}" title="{escape(f"{h} · {c}")}">'
                      f'{escape(c)}</th>' for h, c in columns)
     rows = "".join(_row(student, [cells.get((student, h, c)) for h, c in columns], columns)
-                   for student in report.students()[:-1])
+                   for student in report.students())
     legend = ('<p class="legend"><span class="cell pass">pass</span><span class="cell fail">fail</span>'
               '<span class="cell unreachable">unreachable</span><span class="cell absent">— not run</span>'
               'Click a red or amber cell for the command, the expectation and what the host said.</p>')

@@ -8,6 +8,7 @@ failed expectation wins over an unreachable host: the lab is wrong either way.
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 import xml.etree.ElementTree as ET
@@ -52,6 +53,26 @@ class Report:
     def students(self) -> list[str]:
         return list(dict.fromkeys(r.check.host.student for r in self.results))
 
+    def student_verdicts(self) -> list[tuple[str, int, int, Status]]:
+        """(student, passed, total, worst status) per student, in order."""
+        verdicts = []
+        for student in self.students():
+            mine = [r for r in self.results if r.check.host.student == student]
+            passed = sum(r.status is Status.PASS for r in mine)
+            worst = (Status.FAIL if any(r.status is Status.FAIL for r in mine) else
+                     Status.UNREACHABLE if any(r.status is Status.UNREACHABLE for r in mine) else Status.PASS)
+            verdicts.append((student, passed, len(mine), worst))
+        return verdicts
+
+    def class_summary(self) -> list[str]:
+        verdicts = self.student_verdicts()
+        lines = [f"  {student:<24} {passed:>3}/{total:<3} passed  "
+                 f"{'all green' if worst is Status.PASS else worst.value.upper()}"
+                 for student, passed, total, worst in verdicts]
+        green = sum(worst is Status.PASS for *_, worst in verdicts)
+        lines.append(f"  class: {green}/{len(verdicts)} students all green")
+        return lines
+
     def summary(self) -> str:
         verdict = {ExitStatus.OK: "the lab matches the lesson", ExitStatus.LAB_WRONG: "the lab is wrong",
                    ExitStatus.UNREACHABLE: "infrastructure did not answer"}[self.exit_status]
@@ -66,6 +87,8 @@ class Report:
             "summary": {"passed": self.count(Status.PASS), "failed": self.count(Status.FAIL),
                         "unreachable": self.count(Status.UNREACHABLE)},
             "events": self.events,
+            "students": [{"student": s, "passed": p, "total": t, "verdict": w.value}
+                         for s, p, t, w in self.student_verdicts()],
             "results": [r.to_dict() for r in self.results],
         }
 
@@ -108,6 +131,8 @@ def render_text(report: Report) -> str:
         for r in failures:
             parts.append(render_failure(r))
     parts.append("")
+    parts.append("Per student:")
+    parts.extend(report.class_summary())
     parts.append(report.summary())
     return "\n".join(parts)
 
@@ -130,6 +155,11 @@ def render_json(report: Report) -> str:
     return json.dumps(report.to_dict(), indent=2, default=str)
 
 
+def _xml_safe(text: str) -> str:
+    """XML 1.0 forbids most control characters (an ANSI colour in stderr would break the file)."""
+    return re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f]", "", text)
+
+
 def render_junit(report: Report) -> str:
     """JUnit XML: one testsuite per student, one testcase per check (CI shows the class as a tree)."""
     suites = ET.Element("testsuites", name=f"rolelab {report.stack}", tests=str(len(report.results)),
@@ -146,8 +176,8 @@ def render_junit(report: Report) -> str:
                                  name=f"{r.check.phase}:{r.check.id}", time=f"{r.seconds:.3f}")
             if r.status is not Status.PASS:
                 tag = "failure" if r.status is Status.FAIL else "error"
-                node = ET.SubElement(case, tag, message=f"expected {r.check.expected}, observed {r.observed}",
+                node = ET.SubElement(case, tag, message=_xml_safe(f"expected {r.check.expected}, observed {r.observed}"),
                                      type=r.status.value)
-                node.text = render_failure(r)
+                node.text = _xml_safe(render_failure(r))
     ET.indent(suites)
     return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"

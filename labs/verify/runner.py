@@ -13,17 +13,18 @@ import stat
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
 from typing import Callable
 
 import paramiko
-from tenacity import Retrying, retry_if_result, stop_after_delay, wait_exponential
+from tenacity import Retrying, retry_if_result, stop_before_delay, wait_exponential
 
 from labs.errors import InfraError, LabWrong, UsageError
 from labs.operator import Clients
 from labs.outputs import HostRecord, LabOutputs
+from labs.redact import redact
 from labs.verify.checks import IMDS_HINT, Check
 from labs.verify.classify import Outcome
 from labs.verify.hostkeys import console_host_keys
@@ -196,10 +197,11 @@ class Verifier:
             return observed
 
         Retrying(retry=retry_if_result(lambda seen: seen != check.expected),
-                 stop=stop_after_delay(self.settle),
+                 stop=stop_before_delay(self.settle),  # no new try that would end past the budget
                  wait=wait_exponential(multiplier=0.25, max=5.0),
                  retry_error_callback=lambda state: state.outcome.result())(attempt)
         observed, last = attempts[-1]
+        last = replace(last, stdout=redact(last.stdout), stderr=redact(last.stderr))  # reports never show secrets
         if created:
             observed = f"{observed}; {created[0]}"
         status = Status.PASS if observed == check.expected else Status.FAIL

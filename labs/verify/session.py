@@ -144,8 +144,9 @@ class HostSession:
         transport = self.client.get_transport() if self.client else None
         return bool(transport and transport.is_active())
 
-    def run(self, command: str, timeout: float = 60.0) -> CommandResult:
-        """Run one command on its own channel of the shared connection (threads may share it)."""
+    def run(self, command: str, timeout: float = 60.0, stdin: str | None = None) -> CommandResult:
+        """Run one command on its own channel of the shared connection (threads may share it).
+        `stdin` keeps secrets off the command line (and out of every report that shows it)."""
         if self.client is None or not self._alive():
             self.connect()  # reconnects within budget; raises Unreachable otherwise
         assert self.client is not None
@@ -156,6 +157,9 @@ class HostSession:
             channel = transport.open_session(timeout=10)
             channel.settimeout(timeout)
             channel.exec_command(command)
+            if stdin is not None:
+                channel.sendall(stdin.encode())
+                channel.shutdown_write()
             stdout = channel.makefile("rb").read().decode(errors="replace")
             stderr = channel.makefile_stderr("rb").read().decode(errors="replace")
             rc = channel.recv_exit_status()

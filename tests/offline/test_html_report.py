@@ -136,10 +136,12 @@ def test_the_same_report_renders_the_same_page() -> None:
 
 @pytest.fixture(scope="module")
 def browser_page(artifacts_dir: Path) -> Iterator:
-    sync_api = pytest.importorskip("playwright.sync_api", reason="install the project's [test] extra")
+    try:
+        from playwright import sync_api
+    except ImportError:
+        pytest.fail("playwright is missing: run scripts/test.sh, or .venv/bin/pip install -e '.[test]'")
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (scripts/lib/bootstrap.sh does it with "
-                    "ROLELAB_EXTRAS=test)")
+        pytest.fail(f"{CHROMIUM} is missing: run scripts/test.sh (it installs it), or apt-get install chromium")
     path = artifacts_dir / "class-report.html"
     path.write_text(render_html(class_report()), encoding="utf-8")
     with sync_api.sync_playwright() as p:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Iterator
 
 import pytest
+from botocore.exceptions import ClientError, WaiterError
 
 from labs import sweep
 from labs.cloud import local
@@ -253,6 +254,51 @@ def test_a_stale_plan_is_idempotent_and_one_failure_does_not_stop_the_rest(cloud
 
     with pytest.raises(InfraError, match="1 of 1 deletions failed"):
         sweep.run(_args("--local", "--stack", STACK, "--yes", "--confirm-account", cloud.account))
+
+
+def test_an_instance_that_never_terminates_is_reported_and_the_rest_still_tried():
+    """The lab cloud terminates at once, so a stuck termination (AWS, some days) is faked here."""
+    plan = sweep.SweepPlan("123456789012", "us-east-1", None, [
+        sweep.Resource("instance", "i-stuck"), sweep.Resource("security-group", "sg-1"),
+        sweep.Resource("key-pair", "k")])
+    lines: list[str] = []
+    result = sweep.execute(_StuckClients(), plan, progress=lines.append, wait_budget=1, poll=0.5)
+    assert [r.id for r in result.deleted] == ["k"]
+    failed = {r.id: why for r, why in result.failed}
+    assert failed["i-stuck"].startswith("still shutting-down after 1 s")
+    assert failed["sg-1"].startswith("DependencyViolation")
+    assert "waiting up to 1 s for 1 instance(s) to terminate" in lines
+
+
+class _StuckClients:
+    region = "us-east-1"
+
+    def __call__(self, service: str):
+        return self
+
+    def get_caller_identity(self):
+        return {"Account": "123456789012"}
+
+    def terminate_instances(self, InstanceIds):  # noqa: N803 boto3's names
+        return {}
+
+    def get_waiter(self, name):
+        class Waiter:
+            def wait(self, **_):
+                raise WaiterError(name, "Max attempts exceeded", {})
+        return Waiter()
+
+    def get_paginator(self, name):
+        class Pages:
+            def paginate(self, **_):
+                return [{"Reservations": [{"Instances": [{"InstanceId": "i-stuck", "State": {"Name": "shutting-down"}}]}]}]
+        return Pages()
+
+    def delete_security_group(self, GroupId):  # noqa: N803
+        raise ClientError({"Error": {"Code": "DependencyViolation", "Message": "in use by i-stuck"}}, "DeleteSecurityGroup")
+
+    def delete_key_pair(self, KeyName):  # noqa: N803
+        return {}
 
 
 class _Terminal(io.StringIO):

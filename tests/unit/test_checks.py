@@ -69,8 +69,12 @@ def info(**changes) -> str:
     return json.dumps({k: v for k, v in document.items() if v is not None}, indent=2)
 
 
-def token_flow(token: tuple[str, int | str] = ("56", 200), role: tuple[str, int] = (ROLE, 200), info_doc: tuple[str, int] | None = None,
-               creds: tuple[str, int] | None = None, now: int = NOW) -> str:
+Reply = tuple[str, int | str]  # (body, http status as curl prints it)
+
+
+def token_flow(token: Reply = ("56", 200), role: Reply = (ROLE, 200), info_doc: Reply | None = None,
+               creds: Reply | None = None, now: int = NOW) -> str:
+    """The token flow script's output: token length + PUT status, role, iam/info, host clock, credentials."""
     info_doc = info_doc or (info(), 200)
     creds = creds or (credentials(), 200)
     return "".join([

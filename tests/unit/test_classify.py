@@ -58,6 +58,8 @@ EXPECTED_V2 = {
     "v2_create_user_access_denied_pre_2_31": Outcome.ACCESS_DENIED,
     "v2_create_user_access_denied_2_32": Outcome.ACCESS_DENIED,
     "v2_ec2_unauthorized_operation": Outcome.ACCESS_DENIED,
+    # mutating EC2 calls carry only an encoded message: the error code is the one stable token
+    "v2_ec2_unauthorized_encoded_message": Outcome.ACCESS_DENIED,
     "v2_logs_access_denied_exception": Outcome.ACCESS_DENIED,
     "v2_unknown_option": Outcome.OTHER_ERROR,  # 252
     "v2_profile_not_found": Outcome.OTHER_ERROR,  # 253, but not missing credentials
