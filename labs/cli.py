@@ -240,6 +240,10 @@ def cmd_ssh(args: argparse.Namespace) -> int:
 
     outputs = resolve_outputs(args)
     host = outputs.host(args.host, args.student)
+    if outputs.mode == "local":
+        from labs.verify.session import require_loopback_host
+
+        require_loopback_host(host)  # safety: local mode never connects off loopback
     if not outputs.known_hosts:
         outputs = _pin_from_console(outputs, host)
     remote = getattr(args, "remote", None) or None
@@ -280,6 +284,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     with Verifier(outputs, identity=args.identity, settle=args.settle, connect_budget=args.connect_budget,
                   operator=operator_clients(outputs), on_result=progress) as verifier:
         report.add(verifier.run(checks))
+        report.events.extend(verifier.events)
     return _emit(report.finish(), args)
 
 

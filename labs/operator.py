@@ -43,6 +43,10 @@ def operator_clients(outputs: LabOutputs) -> Clients:
         if not outputs.operator_credentials or not outputs.endpoint:
             raise UsageError("local outputs lack the lab cloud endpoint or operator credentials; "
                              "re-create them with `rolelab local up`")
-        creds = OperatorCredentials.read(Path(outputs.operator_credentials))
+        try:
+            creds = OperatorCredentials.read(Path(outputs.operator_credentials))
+        except (OSError, KeyError):  # the stack was taken down, or the file is not ours
+            raise UsageError(f"operator credentials {outputs.operator_credentials}: missing or unreadable; is the "
+                             "stack still up? re-create the outputs with `rolelab local up`") from None
         return ClientFactory(outputs.endpoint, outputs.region, creds.access_key_id, creds.secret_access_key)
     return DefaultChainClients(outputs.region)

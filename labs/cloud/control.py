@@ -47,7 +47,8 @@ class ControlServer:
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self._httpd.daemon_threads = True
         self.port = self._httpd.server_address[1]
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="control", daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="control", daemon=True,
+                                        kwargs={"poll_interval": 0.05})
 
     def start(self) -> None:
         self._thread.start()

@@ -13,8 +13,8 @@ def fault_routes(cloud: "LabCloud") -> dict[tuple[str, str], Any]:
 
     def sshd(body: dict) -> dict:
         action, instance_id = body["action"], body["instance_id"]
-        if action == "kill":
-            hosts.kill_sshd(instance_id)
+        if action in ("kill", "crash"):
+            hosts.kill_sshd(instance_id, hard=action == "crash")
         elif action == "restart":
             hosts.restart_sshd(instance_id, float(body.get("delay", 0)), str(body.get("host_key", "keep")))
         else:
@@ -29,7 +29,12 @@ def fault_routes(cloud: "LabCloud") -> dict[tuple[str, str], Any]:
         cloud.minter.configure(int(body["lifetime"]), int(body["rotate_every"]))
         return {"ok": True}
 
+    def iam_delay(body: dict) -> dict:
+        cloud.propagation.set_delay(float(body["seconds"]))
+        return {"ok": True}
+
     return {
+        ("POST", "/faults/iam-delay"): iam_delay,
         ("POST", "/faults/sshd"): sshd,
         ("POST", "/faults/imds"): imds,
         ("POST", "/settings/credentials"): credentials,

@@ -14,6 +14,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from labs.cloud.imds import ImdsServer
 from labs.cloud.metadata import CredentialMinter, MotoMetadata
@@ -73,6 +74,7 @@ class HostManager:
         self.hosts: dict[str, LocalHost] = {}
         self.parked: dict[str, LocalHost] = {}  # stopped instances keep their ports and host key
         self.sshd_delays: dict[str, float] = {}  # fault: the next sshd start waits this long
+        self.delayed: Callable[[], bool] = lambda: False  # is IAM propagation being delayed?
         self._lock = threading.RLock()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="host-start")
         self._stop = threading.Event()
@@ -91,6 +93,9 @@ class HostManager:
         while not self._stop.is_set():
             try:
                 self.reconcile()
+                if self.delayed():
+                    for instance_id in list(self.hosts):
+                        self.metadata.facts(instance_id)  # lets a delayed view note role changes on time
             except Exception:  # noqa: BLE001 one bad pass must not end the lab cloud
                 log.exception("reconcile failed")
             self._wake.wait(0.1)
@@ -182,11 +187,12 @@ class HostManager:
         self.sshd_delays[instance_id] = delay
         self._pool.submit(self._bring_up, host, host_key)
 
-    def kill_sshd(self, instance_id: str) -> None:
+    def kill_sshd(self, instance_id: str, hard: bool = False) -> None:
+        """A fault: sshd goes away (hard: crashes with its open sessions, mid-command)."""
         host = self._host(instance_id)
-        host.sshd.stop()
+        host.sshd.stop(hard=hard)
         host.state = "failed"
-        host.error = "sshd stopped by a fault"
+        host.error = "sshd crashed (a fault)" if hard else "sshd stopped (a fault)"
 
     def set_imds(self, instance_id: str, mode: str, delay: float = 0.0) -> None:
         host = self._host(instance_id)
@@ -213,7 +219,9 @@ class HostManager:
         self._thread.join(timeout=2)
         self._pool.shutdown(wait=True, cancel_futures=True)
         with self._lock:
-            for host in list(self.hosts.values()):
-                host.sshd.stop()
-                host.imds.stop()
+            everything = list(self.hosts.values()) + list(self.parked.values())
+            # In parallel: each stop waits a little (a signal, a server loop's poll).
+            with ThreadPoolExecutor(max_workers=16) as pool:
+                list(pool.map(lambda host: (host.sshd.stop(), host.imds.stop()), everything))
             self.hosts.clear()
+            self.parked.clear()

@@ -147,8 +147,6 @@ class ImdsServer:
         facts = self.metadata.facts(self.instance_id)
         if facts is None or facts.http_endpoint != "enabled":
             return NOT_FOUND
-        if self.metadata.role_view is not None:
-            facts = _with_role(facts, self.metadata.role_view(self.instance_id, facts.role_arn), self.metadata)
         if path == TOKEN_PATH:
             return self._issue_token(method, headers)
         if method != "GET":
@@ -173,16 +171,6 @@ class ImdsServer:
         if not 1 <= ttl <= MAX_TTL:
             return Reply(400, "Bad Request")
         return Reply(200, self.tokens.issue(ttl))
-
-
-def _with_role(facts: InstanceFacts, role_arn: str | None, metadata: MotoMetadata) -> InstanceFacts:
-    from dataclasses import replace
-
-    if role_arn == facts.role_arn:
-        return facts
-    if role_arn is None:
-        return replace(facts, role_name=None, role_arn=None, profile_arn=None, profile_id=None)
-    return replace(facts, role_arn=role_arn, role_name=role_arn.rsplit("/", 1)[-1])
 
 
 class _ImdsHandler(BaseHTTPRequestHandler):

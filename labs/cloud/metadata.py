@@ -47,8 +47,8 @@ class MotoMetadata:
 
         self.region = region
         self._ec2 = ec2_backends[account_id][region]
-        # Faults may make role changes visible late (IAM propagation); None = at once.
-        self.role_view: Callable[[str, str | None], str | None] | None = None
+        # IAM propagation (labs/cloud/propagation.py) may show a role change late; None = at once.
+        self.view: Callable[[InstanceFacts], InstanceFacts] | None = None
 
     def facts(self, instance_id: str) -> InstanceFacts | None:
         try:
@@ -61,7 +61,7 @@ class MotoMetadata:
         profile = association.iam_instance_profile if association else None
         role = profile.roles[0] if profile and profile.roles else None
         options = instance.metadata_options
-        return InstanceFacts(
+        facts = InstanceFacts(
             instance_id=instance_id,
             ami_id=instance.image_id,
             instance_type=instance.instance_type,
@@ -76,6 +76,7 @@ class MotoMetadata:
             role_name=role.name if role else None,
             role_arn=role.arn if role else None,
         )
+        return self.view(facts) if self.view else facts
 
 
 class CredentialMinter:

@@ -27,7 +27,10 @@ class StackPaths:
     @classmethod
     def for_stack(cls, stack: str = DEFAULT_STACK, home: Path | None = None) -> "StackPaths":
         check_stack_name(stack)
-        return cls(stack, (home or rolelab_home()) / "stacks" / stack)
+        base = home or rolelab_home()
+        if base.exists() and not base.is_dir():
+            raise UsageError(f"ROLELAB_HOME {base} is not a directory; point ROLELAB_HOME at a directory (or unset it)")
+        return cls(stack, base / "stacks" / stack)
 
     @property
     def cloud_file(self) -> Path:  # written by the lab cloud once it is ready

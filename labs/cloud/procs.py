@@ -66,22 +66,58 @@ def reap(pid: int) -> None:
         pass  # not our child (started by another process): its parent reaps it
 
 
-def stop_pid(record: PidRecord, grace: float = 3.0) -> bool:
-    """SIGTERM, wait up to `grace`, then SIGKILL. True if it was running and is now gone."""
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid` (children, their children...), found through /proc.
+
+    sshd gives each connection its own session, so a process group does not reach them;
+    the parent chain does, as long as it is read before the parent goes away."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[-1].split()[1])
+        children.setdefault(parent, []).append(int(entry))
+    found, queue = [], list(children.get(pid, []))
+    while queue:
+        child = queue.pop()
+        found.append(child)
+        queue.extend(children.get(child, []))
+    return found
+
+
+def _signal_all(pids: list[int], sig: int) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def _gone(pid: int) -> bool:
+    reap(pid)
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def stop_pid(record: PidRecord, grace: float = 3.0, hard: bool = False) -> bool:
+    """SIGTERM the process and everything below it, wait up to `grace`, then SIGKILL.
+    hard=True kills at once (a crash, for fault injection). True if it was running."""
     if not is_ours(record):
         reap(record.pid)
         return False
-    try:
-        os.kill(record.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return False
-    if wait_for(lambda: (reap(record.pid), not is_ours(record))[1], grace):
-        return True
-    try:
-        os.kill(record.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        return True
-    return wait_for(lambda: (reap(record.pid), not is_ours(record))[1], 2.0)
+    family = [record.pid, *descendants(record.pid)]
+    if not hard:
+        _signal_all(family, signal.SIGTERM)
+        if wait_for(lambda: all(_gone(p) for p in family), grace):
+            return True
+    _signal_all(family, signal.SIGKILL)
+    return wait_for(lambda: all(_gone(p) for p in family), 2.0)
 
 
 def wait_for(condition: Callable[[], bool], timeout: float, interval: float = 0.02) -> bool:

@@ -142,10 +142,11 @@ class SshdHost:
         assert self.process is not None
         return PidRecord(self.process.pid, str(self.config_file), "sshd", self.port)
 
-    def stop(self) -> None:
+    def stop(self, hard: bool = False) -> None:
+        """Stop the listener and every session below it; hard=True is a crash (SIGKILL at once)."""
         if self.process is None:
             return
-        stop_pid(self.record(), grace=2.0)
+        stop_pid(self.record(), grace=2.0, hard=hard)
         try:
             self.process.wait(timeout=2)
         except subprocess.TimeoutExpired:

@@ -29,7 +29,7 @@ from labs.verify.checks import IMDS_HINT, Check
 from labs.verify.classify import Outcome
 from labs.verify.hostkeys import console_host_keys
 from labs.verify.result import CommandResult
-from labs.verify.session import HostKeyMismatch, HostSession
+from labs.verify.session import HostKeyMismatch, HostSession, require_loopback_host
 
 log = logging.getLogger("rolelab.verify")
 SETTLE = {"aws": 120.0, "local": 10.0}
@@ -99,6 +99,9 @@ class Verifier:
                  connect_budget: float | None = None, workers: int | None = None,
                  operator: Clients | None = None, on_result: Callable[[CheckResult], None] | None = None):
         self.outputs = outputs
+        if outputs.mode == "local":  # refuse the whole lab before connecting to any of its hosts
+            for host in outputs.hosts:
+                require_loopback_host(host)
         self.key_filename = identity or outputs.private_key_path
         check_private_key(self.key_filename)
         self.settle = SETTLE[outputs.mode] if settle is None else settle
@@ -111,6 +114,7 @@ class Verifier:
         self._channels: dict[str, threading.Semaphore] = {}
         self._lock = threading.Lock()
         self._host_keys: paramiko.HostKeys | None = None
+        self.events: list[str] = []  # waits worth telling a person about (a host slow to answer SSH)
 
     # -- connections ------------------------------------------------------------------
 
@@ -143,7 +147,11 @@ class Verifier:
         """Open every host's connection in parallel; returns the ones that failed."""
         def connect(host: HostRecord) -> None:
             try:
-                self.session(host).connect()
+                info = self.session(host).connect()
+                if info.attempts > 1:
+                    with self._lock:
+                        self.events.append(f"{host.label}: SSH answered after {info.seconds:.1f} s "
+                                           f"({info.attempts} attempts)")
             except (InfraError, LabWrong) as error:
                 with self._lock:
                     self._dead[host.label] = error

@@ -95,7 +95,7 @@ class HostSession:
     def connect(self) -> ConnectInfo:
         with self._lock:
             if self.client is not None and self._alive():
-                return self.connect_info or ConnectInfo(1, 0.0)
+                return ConnectInfo(0, 0.0)  # already connected: no new attempt
             return self._connect()
 
     def _connect(self) -> ConnectInfo:

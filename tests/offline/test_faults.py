@@ -1,0 +1,171 @@
+"""The fault matrix: what goes wrong on the day of a class, each with its verdict and exit code."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Iterator
+
+import pytest
+
+from labs.cli import main
+from labs.cloud import local
+from labs.cloud.paths import StackPaths
+from labs.cloud.procs import PidRecord, descendants, port_open, wait_for
+from labs.outputs import LabOutputs
+from tests.offline.conftest import cloud, host_status, ssh
+
+STACK = "faults"
+
+
+@pytest.fixture(scope="module")
+def lab() -> Iterator[LabOutputs]:
+    local.down(STACK)
+    yield local.up({"students": "2"}, stack=STACK).outputs
+    local.down(STACK)
+
+
+def verify(capsys, *extra: str) -> tuple[int, dict]:
+    code = main(["verify", "--local", "--stack", STACK, "--json", "--quiet", *extra])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def ready(lab: LabOutputs, host) -> bool:
+    return wait_for(lambda: host_status(lab, host)["state"] == "ready", 15)
+
+
+def test_a_late_sshd_is_waited_for_within_budget_and_the_wait_is_reported(lab, capsys):
+    host = lab.host("no-role", "student02")
+    cloud(lab).request("POST", "/faults/sshd", {"action": "restart", "instance_id": host.instance_id, "delay": 3})
+    started = time.monotonic()
+    code, report = verify(capsys)
+    assert code == 0, [r for r in report["results"] if r["status"] != "pass"]
+    assert time.monotonic() - started >= 2.5
+    waits = [e for e in report["events"] if e.startswith("student02/no-role: SSH answered after")]
+    assert waits, report["events"]
+    seconds = float(waits[0].split("after ")[1].split(" s")[0])
+    assert 2.0 <= seconds <= 6.0, waits
+
+
+def test_an_sshd_crash_mid_verify_is_unreachable_exit_3_and_the_rest_is_verified(lab):
+    victim = lab.host("with-role", "student01")
+    process = subprocess.Popen([sys.executable, "-m", "labs.cli", "verify", "--local", "--stack", STACK, "--json",
+                                "--connect-budget", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        line = ""
+        while "student01/with-role" not in line and time.monotonic() < deadline:
+            line = process.stderr.readline()
+        cloud(lab).request("POST", "/faults/sshd", {"action": "crash", "instance_id": victim.instance_id})
+        out, _ = process.communicate(timeout=120)
+    finally:
+        process.kill()
+        cloud(lab).request("POST", "/faults/sshd", {"action": "restart", "instance_id": victim.instance_id})
+        assert ready(lab, victim)
+    assert process.returncode == 3, out[-1500:]
+    report = json.loads(out)
+    unreachable = [r for r in report["results"] if r["status"] == "unreachable"]
+    assert unreachable and {(r["student"], r["host"]) for r in unreachable} == {("student01", "with-role")}
+    assert all("student01/with-role" in r["note"] for r in unreachable)
+    others = [r for r in report["results"] if (r["student"], r["host"]) != ("student01", "with-role")]
+    assert len(others) == 19 and all(r["status"] == "pass" for r in others)
+
+
+@pytest.mark.parametrize("mode", ["down", "slow"])
+def test_imds_down_or_slow_points_at_imds_not_iam(lab, capsys, mode):
+    host = lab.host("with-role", "student02")
+    cloud(lab).request("POST", "/faults/imds", {"instance_id": host.instance_id, "mode": mode, "delay": 4})
+    try:
+        code, report = verify(capsys, "--settle", "0")
+    finally:
+        cloud(lab).request("POST", "/faults/imds", {"instance_id": host.instance_id, "mode": "up"})
+    assert code == 1
+    failed = [r for r in report["results"] if r["status"] != "pass"]
+    assert {(r["student"], r["host"]) for r in failed} == {("student02", "with-role")}
+    credentials = next(r for r in failed if r["check"] == "imds-credentials")
+    assert credentials["observed"].startswith("IMDS unreachable")
+    listing = next(r for r in failed if r["check"] == "iam-list-users")
+    assert listing["observed"] == "NoCredentials"
+    for result in failed:
+        assert "IMDS" in result["hint"] and "not at IAM" in result["hint"], result
+
+
+def test_iam_propagation_delay_is_waited_out_and_measured(lab, capsys):
+    delay = 3.0
+    cloud(lab).request("POST", "/faults/iam-delay", {"seconds": delay})
+    try:
+        code = main(["drill", "detach-policy", "--local", "--stack", STACK, "--student", "student01", "--json", "--quiet"])
+        report = json.loads(capsys.readouterr().out)
+        assert code == 0, [r for r in report["results"] if r["status"] != "pass"]
+        denied = next(r for r in report["results"] if r["phase"] == "detach-policy" and r["check"] == "iam-list-users")
+        assert delay - 0.5 <= denied["seconds"] <= delay + 3.0, denied
+        assert denied["attempts"] > 1
+        restored = next(r for r in report["results"] if r["phase"] == "detach-policy/re-attached")
+        assert delay - 0.5 <= restored["seconds"] <= delay + 3.0, restored
+        assert any(f"after {denied['seconds']:.1f} s" in e for e in report["events"]), report["events"]
+        # the other student was never touched
+        code, report = verify(capsys, "--settle", "0")
+        assert code == 0
+    finally:
+        cloud(lab).request("POST", "/faults/iam-delay", {"seconds": 0})
+
+
+def test_a_changed_host_key_is_a_hard_failure_and_nothing_is_sent(lab, capsys):
+    host = lab.host("no-role", "student01")
+    log = StackPaths.for_stack(STACK).host_dir(host.instance_id) / "sshd.log"
+    cloud(lab).request("POST", "/faults/sshd", {"action": "restart", "instance_id": host.instance_id, "host_key": "new"})
+    assert ready(lab, host)
+    accepted = log.read_text().count("Accepted publickey")
+    try:
+        code, report = verify(capsys, "--settle", "0")
+        assert log.read_text().count("Accepted publickey") == accepted, "a session was opened on a host with a new key"
+    finally:
+        cloud(lab).request("POST", "/faults/sshd", {"action": "restart", "instance_id": host.instance_id,
+                                                    "host_key": "restore"})
+        assert ready(lab, host)
+    assert code == 1
+    refused = [r for r in report["results"] if (r["student"], r["host"]) == ("student01", "no-role")]
+    assert all(r["observed"] == "host key mismatch" for r in refused)
+    assert "host key mismatch" in refused[0]["note"] and "student01/no-role" in refused[0]["note"]
+
+
+def test_a_killed_lab_cloud_is_cleaned_up_by_recorded_pid():
+    outputs = local.up({}, stack="sigkill").outputs
+    paths = StackPaths.for_stack("sigkill")
+    records = [r for _, r in PidRecord.read_all(paths.pids)]
+    cloud_pid = next(r.pid for r in records if r.role == "cloud")
+    session = subprocess.Popen(["ssh", *_ssh_args(outputs, outputs.host("no-role")), "sleep 60"])
+    try:
+        assert wait_for(lambda: any("sleep 60" in _cmd(p) for r in records if r.role == "sshd"
+                                    for p in descendants(r.pid)), 10)
+        os.kill(cloud_pid, signal.SIGKILL)
+        assert wait_for(lambda: local.status("sigkill")["state"] == "crashed", 10)
+        orphans = [r.pid for r in records if r.role == "sshd"]
+        assert all(os.path.exists(f"/proc/{pid}") for pid in orphans), "sshds should outlive a SIGKILLed cloud"
+        summary = local.down("sigkill")
+        assert {r.role for r in summary.killed} == {"sshd"}
+    finally:
+        session.kill()
+        local.down("sigkill")
+    ports = [h.port for h in outputs.hosts] + [int(outputs.endpoint.rsplit(":", 1)[1])]
+    assert not any(port_open(p) for p in ports)
+    assert not any(os.path.exists(f"/proc/{r.pid}") and _cmd(r.pid) and r.marker in _cmd(r.pid) for r in records)
+    assert not any("sleep 60" in _cmd(int(p)) for p in os.listdir("/proc") if p.isdigit())
+    assert not paths.root.exists()
+
+
+def _cmd(pid: int) -> str:
+    try:
+        return open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def _ssh_args(outputs: LabOutputs, host) -> list[str]:
+    from labs.sshcmd import openssh_argv
+
+    return openssh_argv(outputs, host)[1:]
