@@ -9,7 +9,6 @@ block deletes the key, the file and the user. aws mode needs --i-understand.
 
 from __future__ import annotations
 
-
 from labs.drills import DrillContext
 from labs.tags import lab_tags
 from labs.verify.checks import Check

@@ -46,7 +46,9 @@ def _stack_flag(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> OneLineParser:
-    parser = OneLineParser(prog="rolelab", description=__doc__)
+    parser = OneLineParser(prog="rolelab", description="The 'IAM Roles for EC2' lab: plan it, run it offline or "
+                           "on AWS, verify it over SSH, drill it. Exit codes: 0 all passed, 1 the lab is wrong, "
+                           "2 usage or config error, 3 infrastructure unreachable.")
     parser.add_argument("--verbose", "-v", action="store_true", help="also print debug logs to stderr")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
@@ -160,7 +162,7 @@ def resolve_outputs(args: argparse.Namespace):
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from labs.config import DEFAULT_REGION, parse_assignments
+    from labs.config import DEFAULT_REGION
     from labs.plan import as_json, make_plan, render
 
     plan = make_plan(config_values(args), stack=args.stack or "dev", region=args.region or DEFAULT_REGION)
@@ -170,7 +172,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def cmd_local_up(args: argparse.Namespace) -> int:
     from labs.cloud import local
-    from labs.config import DEFAULT_REGION, parse_assignments
+    from labs.config import DEFAULT_REGION
 
     result = local.up(config_values(args), stack=args.stack or local.DEFAULT_STACK,
                       region=args.region or DEFAULT_REGION)
@@ -289,7 +291,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_drill(args: argparse.Namespace) -> int:
-    from labs.drills import DrillContext, all_drills
+    from labs.drills import run_drills
     from labs.operator import operator_clients
     from labs.verify.report import Progress, Report
     from labs.verify.runner import Verifier
@@ -308,12 +310,7 @@ def cmd_drill(args: argparse.Namespace) -> int:
     operator = operator_clients(outputs)
     with Verifier(outputs, identity=args.identity, settle=args.settle, connect_budget=args.connect_budget,
                   operator=operator, on_result=progress) as verifier:
-        ctx = DrillContext(outputs, verifier, operator, progress)
-        try:
-            all_drills()[args.name](ctx, students)
-        finally:
-            report.add(ctx.results)
-            report.events.extend(ctx.events)
+        run_drills([args.name], outputs, verifier, operator, progress, report, students)
     return _emit(report.finish(), args)
 
 
@@ -332,7 +329,7 @@ def cmd_e2e(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from labs.cloud.local import local_environment
-    from labs.config import DEFAULT_REGION, parse_assignments
+    from labs.config import DEFAULT_REGION
     from labs.demo import DEMO_STACK, run_demo
     from labs.verify.report import Progress
 

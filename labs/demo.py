@@ -13,7 +13,7 @@ from typing import Mapping
 
 from labs.cloud import local
 from labs.cloud.paths import StackPaths
-from labs.drills import DrillContext, all_drills
+from labs.drills import all_drills, run_drills
 from labs.errors import UsageError
 from labs.operator import operator_clients
 from labs.outputs import LabOutputs
@@ -87,15 +87,8 @@ def run_demo(values: Mapping[str, str], stack: str = DEMO_STACK, region: str = "
             timings.verify = time.monotonic() - clock
             show_lesson(progress, results)
             clock = time.monotonic()
-            for number, name in enumerate(drills, start=3):
-                drill = all_drills()[name]
-                progress.say(f"\n== {number}. Drill {name}: {drill.__doc__.strip().splitlines()[0]}")
-                ctx = DrillContext(outputs, verifier, operator, progress)
-                try:
-                    drill(ctx, outputs.students())
-                finally:
-                    report.add(ctx.results)
-                    report.events.extend(ctx.events)
+            run_drills(drills, outputs, verifier, operator, progress, report,
+                       heading=lambda n, name, what: f"\n== {n + 2}. Drill {name}: {what}")
             timings.drills = time.monotonic() - clock
     finally:
         clock = time.monotonic()

@@ -17,7 +17,7 @@ from labs.errors import UsageError
 from labs.operator import Clients
 from labs.outputs import HostRecord, LabOutputs
 from labs.verify.checks import Check, derive_checks, lab_policies, with_state
-from labs.verify.report import Progress
+from labs.verify.report import Progress, Report
 from labs.verify.result import CommandResult
 from labs.verify.runner import CheckResult, Status, Verifier
 
@@ -215,3 +215,20 @@ def all_drills() -> dict[str, Callable[[DrillContext, tuple[str, ...]], None]]:
     from labs.bad_practice import bad_practice
 
     return {**DRILLS, "bad-practice": bad_practice}
+
+
+def run_drills(names: list[str] | tuple[str, ...], outputs: LabOutputs, verifier: Verifier, operator: Clients,
+               progress: Progress, report: Report, students: tuple[str, ...] | None = None,
+               heading: Callable[[int, str, str], str] | None = None) -> None:
+    """Run drills one after another; each one's results and events land in the report even if it fails."""
+    drills = all_drills()
+    for number, name in enumerate(names, start=1):
+        drill = drills[name]
+        if heading:
+            progress.say(heading(number, name, drill.__doc__.strip().splitlines()[0]))
+        ctx = DrillContext(outputs, verifier, operator, progress)
+        try:
+            drill(ctx, students or outputs.students())
+        finally:
+            report.add(ctx.results)
+            report.events.extend(ctx.events)

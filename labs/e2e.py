@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 
 from labs import pulumi_cli
-from labs.drills import DRILLS, DrillContext
+from labs.drills import DRILLS, run_drills
 from labs.errors import ExitStatus, InfraError, RolelabError
 from labs.operator import operator_clients
 from labs.verify.report import Progress, Report
@@ -49,14 +49,8 @@ def run_e2e(stack: str, identity: str | None, progress: Progress, settle: float 
                       operator=operator, on_result=progress) as verifier:
             progress.say("== verify")
             report.add(verifier.run(lab_checks(outputs)))
-            for name, drill in DRILLS.items():
-                progress.say(f"== drill {name}")
-                ctx = DrillContext(outputs, verifier, operator, progress)
-                try:
-                    drill(ctx, outputs.students())
-                finally:
-                    report.add(ctx.results)
-                    report.events.extend(ctx.events)
+            run_drills(tuple(DRILLS), outputs, verifier, operator, progress, report,
+                       heading=lambda n, name, what: f"== drill {name}: {what}")
         report.finish()
         status = report.exit_status
         steps.append(f"verify and drills: {report.summary()}")

@@ -33,7 +33,9 @@ def setup(verbose: bool = False) -> None:
         handler.setFormatter(logging.Formatter(_FORMAT))
         root.addHandler(handler)
     except OSError:
-        pass  # a read-only home must not stop the lab; stderr still gets errors
+        # A read-only home must not stop the lab, nor turn errors into tracebacks on stderr
+        # (logging's last-resort handler would print them): details are simply not kept.
+        root.addHandler(logging.NullHandler())
     if verbose:
         stream = logging.StreamHandler()
         stream.setFormatter(logging.Formatter(_FORMAT))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+from pathlib import Path
 from typing import Iterator
 
 import pytest
@@ -10,6 +12,7 @@ import pytest
 from labs.cloud import local
 from labs.cloud.client import CloudClient
 from labs.cloud.paths import StackPaths
+from labs.logs import rolelab_home
 from labs.outputs import HostRecord, LabOutputs
 from labs.sshcmd import openssh_argv
 
@@ -35,3 +38,40 @@ def ssh(outputs: LabOutputs, host: HostRecord, command: str, timeout: float = 60
 
 def host_status(outputs: LabOutputs, host: HostRecord) -> dict:
     return next(h for h in cloud(outputs).status()["hosts"] if h["instance_id"] == host.instance_id)
+
+
+def our_processes() -> set[int]:
+    marker = str(rolelab_home()).encode()
+    found = set()
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                if marker in handle.read() and int(pid) != os.getpid():
+                    found.add(int(pid))
+        except OSError:
+            continue
+    return found
+
+
+def ours_listening(ports: set[int]) -> set[int]:
+    """Those of `ports` still listening in a process of ours (other work on the machine may
+    legitimately reuse a freed port number a moment later)."""
+    inodes: dict[str, int] = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            port = int(fields[1].rsplit(":", 1)[1], 16)
+            if fields[3] == "0A" and port in ports:
+                inodes[f"socket:[{fields[9]}]"] = port
+    found = set()
+    for pid in our_processes() | {os.getpid()}:
+        try:
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                link = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if link in inodes:
+                    found.add(inodes[link])
+        except OSError:
+            continue
+    return found
+
+

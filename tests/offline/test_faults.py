@@ -15,9 +15,9 @@ import pytest
 from labs.cli import main
 from labs.cloud import local
 from labs.cloud.paths import StackPaths
-from labs.cloud.procs import PidRecord, descendants, port_open, wait_for
+from labs.cloud.procs import PidRecord, descendants, wait_for
 from labs.outputs import LabOutputs
-from tests.offline.conftest import cloud, host_status, ssh
+from tests.offline.conftest import cloud, host_status, ours_listening
 
 STACK = "faults"
 
@@ -152,7 +152,7 @@ def test_a_killed_lab_cloud_is_cleaned_up_by_recorded_pid():
         session.kill()
         local.down("sigkill")
     ports = [h.port for h in outputs.hosts] + [int(outputs.endpoint.rsplit(":", 1)[1])]
-    assert not any(port_open(p) for p in ports)
+    assert not ours_listening(set(ports)), "a port of the killed stack is still listening"
     assert not any(os.path.exists(f"/proc/{r.pid}") and _cmd(r.pid) and r.marker in _cmd(r.pid) for r in records)
     assert not any("sleep 60" in _cmd(int(p)) for p in os.listdir("/proc") if p.isdigit())
     assert not paths.root.exists()

@@ -20,10 +20,8 @@ from labs.verify.html import render_html
 from labs.verify.report import Report
 from labs.verify.result import CommandResult
 from labs.verify.runner import CheckResult, Status
+from tests.offline.browser import open_page
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
 READ_ONLY = "arn:aws:iam::aws:policy/IAMReadOnlyAccess"
 DENIED = ("An error occurred (AccessDenied) when calling the ListUsers operation: User: "
           "arn:aws:sts::123456789012:assumed-role/DemoRoleForEC2/i-0b2 is not authorized to perform: iam:ListUsers")
@@ -136,26 +134,10 @@ def test_the_same_report_renders_the_same_page() -> None:
 
 @pytest.fixture(scope="module")
 def browser_page(artifacts_dir: Path) -> Iterator:
-    try:
-        from playwright import sync_api
-    except ImportError:
-        pytest.fail("playwright is missing: run scripts/test.sh, or .venv/bin/pip install -e '.[test]'")
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: run scripts/test.sh (it installs it), or apt-get install chromium")
     path = artifacts_dir / "class-report.html"
     path.write_text(render_html(class_report()), encoding="utf-8")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(java_script_enabled=False, viewport={"width": 1440, "height": 900})
-            requests: list[str] = []
-            context.on("request", lambda request: requests.append(request.url))
-            page = context.new_page()
-            page.goto(path.as_uri())
-            yield page
-            assert requests == [path.as_uri()], f"the page asked for more than itself: {requests}"
-        finally:
-            browser.close()
+    with open_page(path) as page:
+        yield page
 
 
 @pytest.mark.browser

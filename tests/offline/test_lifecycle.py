@@ -10,7 +10,7 @@ from labs.cloud import local
 from labs.cloud.paths import StackPaths
 from labs.cloud.procs import PidRecord, is_ours, port_open
 from labs.errors import UsageError
-from tests.offline.conftest import cloud, ssh
+from tests.offline.conftest import cloud, ours_listening, ssh
 
 
 def our_processes(stack: str) -> list[int]:
@@ -42,7 +42,7 @@ def test_two_stacks_side_by_side_then_down_leaves_nothing():
         local.down("side-a")
     assert our_processes("side-a") == [], "processes left running after down"
     assert not any(is_ours(r) for r in records)
-    assert not any(port_open(p) for p in ports), "a port is still listening"
+    assert not ours_listening(set(ports)), "a port is still listening"
     assert not StackPaths.for_stack("side-a").root.exists()
     assert ssh(second, second.host("no-role", "student01"), "true").returncode == 0, "down took the other stack"
     local.down("side-b")

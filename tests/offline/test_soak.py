@@ -10,21 +10,9 @@ import pytest
 
 from labs.cli import main
 from labs.logs import rolelab_home
+from tests.offline.conftest import our_processes, ours_listening
 
 CYCLES = 20
-
-
-def our_processes() -> set[int]:
-    marker = str(rolelab_home()).encode()
-    found = set()
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as handle:
-                if marker in handle.read() and int(pid) != os.getpid():
-                    found.add(int(pid))
-        except OSError:
-            continue
-    return found
 
 
 def listening_ports() -> set[int]:
@@ -35,28 +23,6 @@ def listening_ports() -> set[int]:
             if fields[3] == "0A":  # LISTEN
                 ports.add(int(fields[1].rsplit(":", 1)[1], 16))
     return ports
-
-
-def ours_listening(ports: set[int]) -> set[int]:
-    """Those of `ports` still listening in a process of ours (other work on the machine may
-    legitimately reuse a freed port number a moment later)."""
-    inodes: dict[str, int] = {}
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            port = int(fields[1].rsplit(":", 1)[1], 16)
-            if fields[3] == "0A" and port in ports:
-                inodes[f"socket:[{fields[9]}]"] = port
-    found = set()
-    for pid in our_processes() | {os.getpid()}:
-        try:
-            for fd in os.listdir(f"/proc/{pid}/fd"):
-                link = os.readlink(f"/proc/{pid}/fd/{fd}")
-                if link in inodes:
-                    found.add(inodes[link])
-        except OSError:
-            continue
-    return found
 
 
 def stack_ports(stack: str) -> set[int]:

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from tests.unit.conftest import (ATTACHMENT, INSTANCE, KEY_PAIR, PROFILE, ROLE, SECURITY_GROUP, host_kind,
-                                 trust_statements)
-
 from labs.policies import SUPPORTED
+from tests.unit.conftest import (
+    ATTACHMENT,
+    INSTANCE,
+    KEY_PAIR,
+    PROFILE,
+    ROLE,
+    SECURITY_GROUP,
+    host_kind,
+    trust_statements,
+)
 
 
 def test_the_role_trusts_only_ec2_to_assume_it(run_lab):

@@ -1,0 +1,362 @@
+"""Bad input, table-driven: every case exits 2 with ONE line naming what is wrong, and leaves nothing behind.
+
+Each case runs the real CLI as a subprocess (`python -m labs.cli`) with a fresh ROLELAB_HOME,
+so anything it starts or writes is attributable. A sitecustomize on the subprocess's
+PYTHONPATH audits every TCP connect (and refuses non-loopback ones): a refusal must happen
+before any connection at all. Cases that need a lab share one module-scoped stack, and
+additionally prove that the lab cloud's IAM and EC2 state did not change.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from labs.cloud import local
+from labs.operator import operator_clients
+from labs.outputs import LabOutputs
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+LAB_STACK = "badin"
+NOWHERE = "http://127.0.0.1:9"  # any boto3 call that slips through lands on a closed loopback port
+
+GUARD_DIR = Path(__file__).resolve().parent / "guard"  # audits connects; refuses non-loopback
+
+
+# -- the table ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    argv: tuple[str, ...]  # "{in}" is the case's input directory, "{lab}" the shared lab's outputs
+    names: str  # the one line must contain this: the offending key, flag, file or value
+    files: dict[str, str | bytes] = field(default_factory=dict)  # written under {in} first
+    modes: dict[str, int] = field(default_factory=dict)
+    home: dict[str, str] = field(default_factory=dict)  # written under ROLELAB_HOME first (state)
+    home_is_file: bool = False  # ROLELAB_HOME names a regular file
+    lab: bool = False  # needs the shared, running lab
+
+
+def _host(name: str, role: str | None, address: str = "127.0.0.1", port: int = 9) -> dict:
+    return {"student": "student01", "name": name, "instance_id": f"i-{name.replace('-', '')}0000000000"[:19],
+            "address": address, "port": port, "user": "root", "role": role,
+            "policies": ["arn:aws:iam::aws:policy/IAMReadOnlyAccess"] if role else [],
+            "imds_endpoint": "http://127.0.0.1:9", "http_tokens": "required"}
+
+
+def local_outputs(**changes) -> str:
+    """A local-mode outputs document that points only at closed loopback ports and files under {in}."""
+    data = {"mode": "local", "region": "us-east-1", "stack": "synthetic",
+            "hosts": [_host("no-role", None), _host("with-role", "DemoRoleForEC2")],
+            "private_key_path": "{in}/id_ed25519", "known_hosts": "{in}/known_hosts",
+            "endpoint": NOWHERE, "operator_credentials": "{in}/operator-credentials"}
+    for key, value in changes.items():
+        if value is None:
+            data.pop(key, None)
+        else:
+            data[key] = value
+    return json.dumps(data, indent=2)
+
+
+def aws_outputs() -> str:
+    return local_outputs(mode="aws", private_key_path=None, known_hosts=None, endpoint=None,
+                         operator_credentials=None)
+
+
+OPERATOR = "[rolelab-operator]\naws_access_key_id = AKIAEXAMPLEEXAMPLE00\naws_secret_access_key = not-a-secret\n"
+KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nnot a real key\n-----END OPENSSH PRIVATE KEY-----\n"
+LOCAL_FILES = {"operator-credentials": OPERATOR, "id_ed25519": KEY, "known_hosts": ""}
+LOCAL_MODES = {"operator-credentials": 0o600, "id_ed25519": 0o600}
+
+
+def case(id: str, *argv: str, names: str, **kw) -> Case:
+    return Case(id, argv, names, **kw)
+
+
+CASES: list[Case] = [
+    # -- config keys, through plan, local up and demo --------------------------------------------
+    case("students-zero", "plan", "-c", "students=0", names="rolelab:students"),
+    case("students-negative", "local", "up", "--config", "students=-3", names="rolelab:students"),
+    case("students-huge", "demo", "-q", "-c", "students=1000", names="rolelab:students"),
+    case("students-empty", "plan", "-c", "students=", names="rolelab:students"),
+    case("cidr-malformed", "plan", "-c", "sshCidr=10.0.0.300/32", names="rolelab:sshCidr"),
+    case("cidr-no-prefix", "plan", "-c", "sshCidr=198.51.100.7", names="rolelab:sshCidr"),
+    case("cidr-host-bits", "plan", "-c", "sshCidr=198.51.100.7/24", names="rolelab:sshCidr"),
+    case("cidr-world-v4", "plan", "-c", "sshCidr=0.0.0.0/0", names="allowWorldSsh"),
+    case("cidr-world-v6", "plan", "-c", "sshCidr=::/0", names="allowWorldSsh"),
+    case("cidr-not-loopback-local", "local", "up", "-c", "sshCidr=203.0.113.7/32", names="rolelab:sshCidr"),
+    case("cidr-not-loopback-demo", "demo", "-q", "-c", "sshCidr=198.51.100.0/24", names="rolelab:sshCidr"),
+    case("world-flag-not-bool", "plan", "-c", "allowWorldSsh=maybe", names="rolelab:allowWorldSsh"),
+    case("imdsv1-not-bool", "local", "up", "-c", "imdsv1Demo=perhaps", names="rolelab:imdsv1Demo"),
+    case("policy-unknown", "plan", "-c", "policies=Nope", names="rolelab:policies"),
+    case("policy-arn", "local", "up", "-c", "policies=arn:aws:iam::aws:policy/IAMReadOnlyAccess",
+         names="rolelab:policies"),
+    case("policy-twice", "plan", "-c", "policies=IAMReadOnlyAccess,IAMReadOnlyAccess", names="rolelab:policies"),
+    case("ttl-not-number", "plan", "-c", "ttlHours=abc", names="rolelab:ttlHours"),
+    case("ttl-too-big", "local", "up", "-c", "ttlHours=100", names="rolelab:ttlHours"),
+    case("ttl-negative", "demo", "-q", "-c", "ttlHours=-1", names="rolelab:ttlHours"),
+    case("key-unknown", "plan", "-c", "bogus=1", names="rolelab:bogus"),
+    case("config-without-equals", "local", "up", "--config", "students", names="--config 'students'"),
+    case("config-without-key", "plan", "-c", "=3", names="--config '=3'"),
+    case("instance-type-arm", "plan", "-c", "instanceType=t4g.micro", names="rolelab:instanceType"),
+    case("role-name-bad", "plan", "-c", "roleName=bad name", names="rolelab:roleName"),
+    case("public-key-is-private", "plan", "-c", f"sshPublicKey={KEY.splitlines()[0]}", names="rolelab:sshPublicKey"),
+    case("region-bad", "local", "up", "--region", "mars", names="rolelab:region"),
+    # -- rosters ---------------------------------------------------------------------------------
+    case("roster-missing", "plan", "--roster", "{in}/nobody.txt", names="--roster {in}/nobody.txt"),
+    case("roster-empty", "local", "up", "--roster", "{in}/r.txt", names="--roster {in}/r.txt",
+         files={"r.txt": "# the class of 2031\n\n   \n"}),
+    case("roster-duplicate", "plan", "--roster", "{in}/r.txt", names="duplicate student",
+         files={"r.txt": "Ana María\nBo\nana maria\n"}),
+    case("roster-csv-no-name", "local", "up", "--roster", "{in}/r.csv", names="'name' column",
+         files={"r.csv": "email,group\nana@example.com,a\n"}),
+    case("roster-and-students", "plan", "--roster", "{in}/r.txt", "-c", "students=2", names="--roster",
+         files={"r.txt": "ana\nbo\n"}),
+    case("roster-long-name", "demo", "-q", "--roster", "{in}/r.txt", names="--roster {in}/r.txt",
+         files={"r.txt": "ana\n" + "x" * 40 + "\n"}),
+    case("roster-not-utf8", "plan", "--roster", "{in}/r.txt", names="--roster {in}/r.txt",
+         files={"r.txt": b"ana\n\xff\xfe\xfa bo\n"}),
+    case("roster-too-big", "plan", "--roster", "{in}/r.txt", names="--roster {in}/r.txt",
+         files={"r.txt": "".join(f"s{i}\n" for i in range(101))}),
+    case("roster-is-directory", "plan", "--roster", "{in}", names="--roster {in}"),
+    # -- outputs files ---------------------------------------------------------------------------
+    case("outputs-corrupt", "verify", "-q", "--outputs", "{in}/o.json", names="--outputs {in}/o.json",
+         files={"o.json": '{"mode": "local", "hosts": ['}),
+    case("outputs-list", "verify", "-q", "--outputs", "{in}/o.json", names="not a JSON object",
+         files={"o.json": "[1, 2]"}),
+    case("outputs-no-hosts", "ssh", "with-role", "--print", "--outputs", "{in}/o.json", names="missing hosts",
+         files={"o.json": local_outputs(hosts=None)}),
+    case("outputs-bad-mode", "verify", "-q", "--outputs", "{in}/o.json", names="'gcp'",
+         files={"o.json": local_outputs(mode="gcp")}),
+    case("outputs-empty-hosts", "drill", "attach-role", "-q", "--outputs", "{in}/o.json", names="hosts",
+         files={"o.json": local_outputs(hosts=[])}),
+    case("outputs-host-lacks-port", "verify", "-q", "--outputs", "{in}/o.json", names="hosts[0] lacks port",
+         files={"o.json": local_outputs(hosts=[{k: v for k, v in _host("no-role", None).items() if k != "port"}])}),
+    case("outputs-port-not-number", "ssh", "no-role", "--print", "--outputs", "{in}/o.json", names="hosts[0]",
+         files={"o.json": local_outputs(hosts=[dict(_host("no-role", None), port="ssh")])}),
+    case("outputs-missing", "verify", "-q", "--outputs", "{in}/gone.json", names="--outputs {in}/gone.json"),
+    case("outputs-is-directory", "verify", "-q", "--outputs", "{in}", names="--outputs {in}"),
+    case("outputs-endpoint-not-loopback", "verify", "-q", "--outputs", "{in}/o.json", names="http://10.0.0.1:5000",
+         files={"o.json": local_outputs(endpoint="http://10.0.0.1:5000"), **LOCAL_FILES}, modes=LOCAL_MODES),
+    case("outputs-of-a-stack-that-is-down", "verify", "-q", "--outputs", "{in}/o.json", names="{in}/operator-credentials",
+         files={"o.json": local_outputs(), "id_ed25519": KEY}, modes=LOCAL_MODES),
+    case("outputs-host-not-loopback-ssh", "ssh", "with-role", "--print", "--outputs", "{in}/o.json",
+         names="203.0.113.5", files={"o.json": local_outputs(hosts=[_host("with-role", "R", "203.0.113.5")])}),
+    case("outputs-host-not-loopback-verify", "verify", "-q", "--outputs", "{in}/o.json", names="203.0.113.5",
+         files={"o.json": local_outputs(hosts=[_host("no-role", None), _host("with-role", "R", "203.0.113.5")]),
+                **LOCAL_FILES}, modes=LOCAL_MODES),
+    # -- private keys ----------------------------------------------------------------------------
+    case("key-missing-local", "verify", "-q", "--outputs", "{in}/o.json", names="private key {in}/id_ed25519",
+         files={"o.json": local_outputs(), "operator-credentials": OPERATOR, "known_hosts": ""}, modes=LOCAL_MODES),
+    case("key-missing-identity", "verify", "-q", "--outputs", "{in}/o.json", "--identity", "{in}/nokey",
+         names="private key {in}/nokey", files={"o.json": aws_outputs()}),
+    case("key-world-readable", "verify", "-q", "--outputs", "{in}/o.json", "-i", "{in}/id_ed25519",
+         names="chmod 600 {in}/id_ed25519", files={"o.json": aws_outputs(), "id_ed25519": KEY},
+         modes={"id_ed25519": 0o644}),
+    case("bad-practice-aws-unconfirmed", "drill", "bad-practice", "-q", "--outputs", "{in}/o.json",
+         names="--i-understand", files={"o.json": aws_outputs()}),
+    # -- stack names and state directories --------------------------------------------------------
+    case("stack-unknown", "verify", "--local", "--stack", "nope", names="'nope'"),
+    case("stack-traversal", "verify", "--local", "--stack", "../x", names="--stack '../x'"),
+    case("stack-upper", "local", "up", "--stack", "UPPER", names="--stack 'UPPER'"),
+    case("stack-with-space", "local", "down", "--stack", "a b", names="--stack 'a b'"),
+    case("stack-unknown-sweep", "sweep", "--local", "--stack", "nope", names="'nope'"),
+    case("demo-stack-exists", "demo", "-q", names="'demo'", home={"stacks/demo/left-over": "from a crash\n"}),
+    case("home-is-a-file", "local", "up", "--stack", "x", names="ROLELAB_HOME", home_is_file=True),
+    # -- commands and flags ----------------------------------------------------------------------
+    case("subcommand-unknown", "nosuch", names="'nosuch'"),
+    case("flag-unknown", "plan", "--nosuch", names="--nosuch"),
+    case("settle-not-number", "demo", "--settle", "abc", names="--settle"),
+    case("connect-budget-not-number", "verify", "--local", "--connect-budget", "soon", names="--connect-budget"),
+    case("drill-unknown", "drill", "nosuch", "--local", names="'nosuch'"),
+    case("sweep-aws-no-region", "sweep", names="--region"),
+    case("e2e-no-stack", "e2e", names="--stack"),
+    case("local-no-subcommand", "local", names="rolelab local"),
+    case("ssh-no-host", "ssh", "--local", names="host"),
+    # -- against the running lab ----------------------------------------------------------------
+    case("ssh-host-unknown", "ssh", "nosuchhost", "--local", "--stack", LAB_STACK, names="'nosuchhost'", lab=True),
+    case("ssh-student-unknown", "ssh", "with-role", "--student", "ghost", "--local", "--stack", LAB_STACK,
+         names="'ghost'", lab=True),
+    case("drill-student-unknown", "drill", "attach-role", "-q", "--local", "--stack", LAB_STACK,
+         "--student", "ghost", names="--student 'ghost'", lab=True),
+    case("lab-host-not-loopback-verify", "verify", "-q", "--outputs", "{lab}", names="203.0.113.5", lab=True),
+    case("lab-host-not-loopback-drill", "drill", "detach-policy", "-q", "--outputs", "{lab}", names="203.0.113.5",
+         lab=True),
+    case("lab-up-with-other-config", "local", "up", "--stack", LAB_STACK, "-c", "students=2",
+         names=f"stack '{LAB_STACK}' is already up", lab=True),
+    case("lab-sweep-other-region", "sweep", "--local", "--stack", LAB_STACK, "--region", "eu-west-1",
+         names="--region eu-west-1", lab=True),
+    case("lab-identity-world-readable", "verify", "-q", "--local", "--stack", LAB_STACK, "-i", "{in}/id_ed25519",
+         names="chmod 600 {in}/id_ed25519", files={"id_ed25519": KEY}, modes={"id_ed25519": 0o644}, lab=True),
+]
+
+
+# -- the harness --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def guard_dir() -> Path:
+    return GUARD_DIR
+
+
+@contextmanager
+def rolelab_home(path: Path) -> Iterator[None]:
+    before = os.environ.get("ROLELAB_HOME")
+    os.environ["ROLELAB_HOME"] = str(path)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("ROLELAB_HOME", None)
+        else:
+            os.environ["ROLELAB_HOME"] = before
+
+
+@dataclass
+class Lab:
+    home: Path
+    outputs: LabOutputs
+    non_loopback: Path  # its outputs, with one host's address moved off loopback
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory) -> Iterator[Lab]:
+    home = tmp_path_factory.mktemp("badin-home")
+    with rolelab_home(home):
+        outputs = local.up({}, stack=LAB_STACK).outputs
+    try:
+        data = outputs.to_dict()
+        data["hosts"][-1]["address"] = "203.0.113.5"  # the last host: a lazy check would reach the first ones
+        non_loopback = tmp_path_factory.mktemp("badin-in") / "outputs-non-loopback.json"
+        non_loopback.write_text(json.dumps(data))
+        yield Lab(home, outputs, non_loopback)
+    finally:
+        with rolelab_home(home):
+            local.down(LAB_STACK)
+
+
+def processes_mentioning(text: str) -> set[int]:
+    """Live processes whose command line contains `text` (a ROLELAB_HOME)."""
+    found = set()
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if text.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.add(int(pid))
+        except OSError:
+            continue
+    return found
+
+
+def stacks_in(home: Path) -> list[str]:
+    stacks = home / "stacks"
+    return sorted(p.name for p in stacks.iterdir()) if stacks.is_dir() else []
+
+
+def cloud_state(outputs: LabOutputs) -> dict:
+    """What a bad command must not change: IAM users, roles and their policies, instances and profiles."""
+    clients = operator_clients(outputs)
+    iam, ec2 = clients("iam"), clients("ec2")
+    roles = [r["RoleName"] for r in iam.list_roles()["Roles"]]
+    return {
+        "users": sorted(u["UserName"] for u in iam.list_users()["Users"]),
+        "roles": {r: sorted(p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=r)["AttachedPolicies"])
+                  for r in roles},
+        "instances": sorted((i["InstanceId"], i["State"]["Name"], i.get("IamInstanceProfile", {}).get("Arn"))
+                            for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]),
+        "associations": sorted((a["InstanceId"], a["IamInstanceProfile"]["Arn"], a["State"]) for a in
+                               ec2.describe_iam_instance_profile_associations()["IamInstanceProfileAssociations"]),
+    }
+
+
+def sshd_logs(home: Path) -> dict[str, str]:
+    return {str(p): p.read_text() for p in sorted((home / "stacks").glob("*/hosts/*/sshd.log"))}
+
+
+def run_cli(argv: list[str], home: Path, connect_log: Path, guard: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, ROLELAB_HOME=str(home), PYTHONPATH=str(guard), ROLELAB_TEST_CONNECT_LOG=str(connect_log),
+               AWS_ENDPOINT_URL=NOWHERE)
+    return subprocess.run([sys.executable, "-m", "labs.cli", *argv], capture_output=True, text=True,
+                          cwd=PROJECT_DIR, env=env, stdin=subprocess.DEVNULL, timeout=60)
+
+
+def prepare(c: Case, tmp_path: Path, lab: Lab | None) -> tuple[Path, Path, list[str]]:
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for name, content in c.files.items():
+        path = inputs / name
+        text = content.replace("{in}", str(inputs)) if isinstance(content, str) else content
+        path.write_bytes(text.encode() if isinstance(text, str) else text)
+        path.chmod(c.modes.get(name, 0o644))
+    if lab is not None:
+        home = lab.home
+    elif c.home_is_file:
+        home = tmp_path / "home"
+        home.write_text("not a directory\n")
+    else:
+        home = tmp_path / "home"
+        home.mkdir()
+        for name, content in c.home.items():
+            (home / name).parent.mkdir(parents=True, exist_ok=True)
+            (home / name).write_text(content)
+    lab_file = str(lab.non_loopback) if lab else "{lab}"
+    argv = [a.replace("{in}", str(inputs)).replace("{lab}", lab_file) for a in c.argv]
+    return inputs, home, argv
+
+
+def check_refused(c: Case, tmp_path: Path, guard: Path, lab: Lab | None = None) -> subprocess.CompletedProcess:
+    inputs, home, argv = prepare(c, tmp_path, lab)
+    connect_log = tmp_path / "connects.log"
+    stacks_before = stacks_in(home) if home.is_dir() else []
+    home_files_before = sorted(str(p) for p in home.rglob("*")) if home.is_dir() and lab is None else []
+    pids_before = processes_mentioning(str(home))
+
+    proc = run_cli(argv, home, connect_log, guard)
+
+    shown = f"rolelab {' '.join(argv)}\n--- exit {proc.returncode}\n--- stderr\n{proc.stderr}--- stdout\n{proc.stdout}"
+    assert proc.returncode == 2, shown
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, f"expected one line on stderr\n{shown}"
+    assert lines[0].startswith("rolelab: error:"), shown
+    assert c.names.replace("{in}", str(inputs)) in lines[0], f"the line does not name {c.names!r}\n{shown}"
+    assert proc.stdout == "", shown
+    connects = connect_log.read_text() if connect_log.exists() else ""
+    assert connects == "", f"the refused command opened connections (pid host port):\n{connects}"
+    assert (stacks_in(home) if home.is_dir() else []) == stacks_before, "a stack directory was created"
+    if lab is None and home.is_dir():
+        made = sorted(set(str(p) for p in home.rglob("*")) - set(home_files_before))
+        assert all("/logs" in m[len(str(home)):] for m in made), f"state was written: {made}"
+    assert processes_mentioning(str(home)) == pids_before, "a process started by the command is still running"
+    return proc
+
+
+LAB_FREE = [c for c in CASES if not c.lab]
+WITH_LAB = [c for c in CASES if c.lab]
+
+
+def test_the_table_is_big_and_ids_are_unique():
+    assert len(CASES) >= 30
+    assert len({c.id for c in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("c", LAB_FREE, ids=[c.id for c in LAB_FREE])
+def test_bad_input_exits_2_in_one_line_and_leaves_nothing(c: Case, tmp_path: Path, guard_dir: Path):
+    check_refused(c, tmp_path, guard_dir)
+
+
+@pytest.mark.parametrize("c", WITH_LAB, ids=[c.id for c in WITH_LAB])
+def test_bad_input_against_a_running_lab_changes_nothing(c: Case, tmp_path: Path, guard_dir: Path, lab: Lab):
+    state_before = cloud_state(lab.outputs)
+    logs_before = sshd_logs(lab.home)
+    check_refused(c, tmp_path, guard_dir, lab)
+    assert cloud_state(lab.outputs) == state_before, "the lab cloud's IAM or EC2 state changed"
+    assert sshd_logs(lab.home) == logs_before, "a host's sshd saw a connection"
+    assert stacks_in(lab.home) == [LAB_STACK]
