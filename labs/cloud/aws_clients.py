@@ -25,19 +25,24 @@ class ClientFactory:
     """One boto3 session per lab cloud; clients cached (creation is not thread-safe, use is)."""
 
     def __init__(self, endpoint: str, region: str, access_key_id: str, secret_access_key: str):
-        import boto3
-        from botocore.config import Config
-
         self.endpoint = require_loopback(endpoint)
         self.region = region
-        self._session = boto3.session.Session(
-            aws_access_key_id=access_key_id, aws_secret_access_key=secret_access_key, region_name=region)
-        self._config = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5, read_timeout=30)
+        self._credentials = (access_key_id, secret_access_key)
+        self._session = None  # made on first use: a verify that passes never needs boto3
         self._clients: dict[str, object] = {}
         self._lock = threading.Lock()
 
     def __call__(self, service: str):
         with self._lock:
+            if self._session is None:
+                import boto3
+                from botocore.config import Config
+
+                self._session = boto3.session.Session(aws_access_key_id=self._credentials[0],
+                                                      aws_secret_access_key=self._credentials[1],
+                                                      region_name=self.region)
+                self._config = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5,
+                                      read_timeout=30)
             if service not in self._clients:
                 self._clients[service] = self._session.client(service, endpoint_url=self.endpoint, config=self._config)
             return self._clients[service]

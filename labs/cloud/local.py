@@ -21,13 +21,11 @@ from labs import config as lab_config
 from labs import outputs as lab_outputs
 from labs.cloud.aws_clients import ClientFactory
 from labs.cloud.client import CloudClient
-from labs.cloud.engine import LocalEngine
 from labs.cloud.paths import DEFAULT_STACK, StackPaths
 from labs.cloud.procs import PidRecord, is_ours, wait_for
 from labs.cloud.seed import OperatorCredentials
 from labs.cloud.sshd import find_sshd
 from labs.errors import InfraError, UsageError
-from labs.mockrun import run_program
 
 log = logging.getLogger("rolelab.local")
 LOCAL_SSH_CIDR = "127.0.0.1/32"
@@ -90,6 +88,9 @@ def up(values: Mapping[str, str], stack: str = DEFAULT_STACK, region: str = lab_
         public_key = _ensure_key(paths)
         effective = effective_config(values, public_key)
         info = client.start(region)
+        from labs.cloud.engine import LocalEngine  # Pulumi's runtime: only `up` needs it
+        from labs.mockrun import run_program
+
         operator = OperatorCredentials.read(paths.operator_credentials)
         engine = LocalEngine(ClientFactory(info["endpoint"], region, operator.access_key_id,
                                            operator.secret_access_key), info["account"])

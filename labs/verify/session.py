@@ -134,6 +134,11 @@ class HostSession:
                    else f"{error.__class__.__name__}: {error}")
             raise Unreachable(f"{label}: no SSH after {attempts} attempt(s) in {time.monotonic() - started:.1f} s "
                               f"(budget {self.budget:.0f} s): {why}") from None
+        transport = client.get_transport()
+        if transport is not None:
+            # Small request/response exchanges: without this each channel waits ~40 ms for
+            # Nagle's algorithm against delayed ACKs.
+            transport.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.client = client
         self.connect_info = ConnectInfo(attempts, round(time.monotonic() - started, 3))
         if attempts > 1:
