@@ -20,6 +20,7 @@ from labs.cloud.imds import ImdsServer
 from labs.cloud.metadata import CredentialMinter, MotoMetadata
 from labs.cloud.procs import free_port
 from labs.cloud.sshd import SshdHost, login_user
+from labs.errors import InfraError
 
 log = logging.getLogger("rolelab.cloud.hosts")
 
@@ -69,6 +70,8 @@ class HostManager:
         self.endpoint = endpoint
         self.hosts_dir = hosts_dir
         self.pid_dir = pid_dir
+        hosts_dir.mkdir(exist_ok=True)
+        pid_dir.mkdir(exist_ok=True)
         self.metadata = MotoMetadata(account_id, region)
         self.minter = minter
         self.hosts: dict[str, LocalHost] = {}
@@ -153,7 +156,7 @@ class HostManager:
                 if self._stop.wait(delay):
                     return
             host.sshd.prepare(host_key)
-            host.sshd.start()
+            self._start_sshd(host)
             if host.state == "stopped":  # the instance stopped while we were starting it
                 host.sshd.stop()
                 return
@@ -162,6 +165,20 @@ class HostManager:
         except Exception as error:  # noqa: BLE001 reported through status
             host.state, host.error = "failed", str(error)
             log.exception("host %s failed", host.instance_id)
+
+    def _start_sshd(self, host: LocalHost, attempts: int = 3) -> None:
+        """Start sshd; a port taken since we chose it means a new port, unless keys are pinned to it."""
+        for attempt in range(attempts):
+            try:
+                host.sshd.start()
+                return
+            except InfraError as error:
+                pinned = host.ready_seconds is not None  # known_hosts already names [127.0.0.1]:port
+                if "Address already in use" not in str(error) or attempt == attempts - 1 or pinned:
+                    raise
+                log.info("port %d of %s was taken; trying another", host.sshd.port, host.instance_id)
+                host.sshd.port = free_port()
+                host.sshd.prepare()
 
     def _tear_down(self, host: LocalHost) -> None:
         host.state = "stopped"

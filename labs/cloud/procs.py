@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import time
@@ -22,7 +23,7 @@ class PidRecord:
     port: int | None = None
 
     def write(self, directory: Path, name: str) -> Path:
-        directory.mkdir(parents=True, exist_ok=True)
+        directory.mkdir(exist_ok=True)  # never parents: a stack being removed must stay removed
         path = directory / f"{name}.json"
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(asdict(self)))
@@ -66,11 +67,8 @@ def reap(pid: int) -> None:
         pass  # not our child (started by another process): its parent reaps it
 
 
-def descendants(pid: int) -> list[int]:
-    """Every process below `pid` (children, their children...), found through /proc.
-
-    sshd gives each connection its own session, so a process group does not reach them;
-    the parent chain does, as long as it is read before the parent goes away."""
+def process_tree() -> dict[int, list[int]]:
+    """Parent PID -> child PIDs, read once from /proc."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -81,6 +79,15 @@ def descendants(pid: int) -> list[int]:
             continue
         parent = int(stat.rsplit(")", 1)[-1].split()[1])
         children.setdefault(parent, []).append(int(entry))
+    return children
+
+
+def descendants(pid: int, tree: dict[int, list[int]] | None = None) -> list[int]:
+    """Every process below `pid` (children, their children...), found through /proc.
+
+    sshd gives each connection its own session, so a process group does not reach them;
+    the parent chain does, as long as it is read before the parent goes away."""
+    children = tree if tree is not None else process_tree()
     found, queue = [], list(children.get(pid, []))
     while queue:
         child = queue.pop()
@@ -132,9 +139,29 @@ def wait_for(condition: Callable[[], bool], timeout: float, interval: float = 0.
         interval = min(interval * 1.5, 0.2)
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port() -> int:
-    """A currently free loopback TCP port (the caller binds it soon after)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+    """A currently free loopback TCP port for a process that binds it a moment later.
+
+    Chosen below the kernel's ephemeral range, where outgoing connections (ours and every
+    other program's) never land, so the port is not taken in between."""
+    low, _ = _ephemeral_range()
+    for _ in range(200):
+        port = random.randint(max(1024, low - 12000), low - 1)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:  # a crowded range: let the kernel pick
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 

@@ -67,7 +67,7 @@ class SshdHost:
     def prepare(self, host_key: str = "keep") -> None:
         """host_key: "keep"; "new" (a fault: the host now presents another key, the old one is
         kept aside); "restore" (the kept-aside key comes back)."""
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory.mkdir(exist_ok=True)  # not parents: never re-create a stack being removed
         self.home.mkdir(exist_ok=True)
         kept = self.directory / "replaced-host-key"
         if host_key == "new" and self.host_key.exists():
@@ -136,7 +136,9 @@ class SshdHost:
                              f"within {timeout:.0f} s; see {self.log_file}")
         if self.process.poll() is not None:
             tail = self.log_file.read_text()[-300:] if self.log_file.exists() else ""
-            raise InfraError(f"sshd for {self.instance_id} exited ({self.process.returncode}): {tail.strip()}")
+            code = self.process.returncode
+            self.stop()  # forget its PID record: nothing of it is left to clean up
+            raise InfraError(f"sshd for {self.instance_id} exited ({code}): {tail.strip()}")
 
     def record(self) -> PidRecord:
         assert self.process is not None

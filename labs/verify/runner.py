@@ -136,9 +136,13 @@ class Verifier:
         with self._lock:
             if host.label in self._dead:
                 raise self._dead[host.label]
+            if host.label in self._sessions:
+                return self._sessions[host.label]
+        keys = self.host_keys(host)  # outside the lock: in aws mode it polls the console for seconds
+        with self._lock:
             if host.label not in self._sessions:
                 self._sessions[host.label] = HostSession(
-                    host, self.host_keys(host), self.key_filename, budget=self.connect_budget,
+                    host, keys, self.key_filename, budget=self.connect_budget,
                     local_only=self.outputs.mode == "local")
                 self._channels[host.label] = threading.Semaphore(CHANNELS_PER_HOST)
             return self._sessions[host.label]
@@ -167,8 +171,10 @@ class Verifier:
         self.connect_all(hosts)
         order = {c.label: i for i, c in enumerate(checks)}
         workers = self.workers or default_workers(self.outputs, len(checks))
+        # Long checks first (an aws CLI start-up is ~10x a curl), so the short ones fill the gaps.
+        longest_first = sorted(checks, key=lambda c: not c.command.startswith("aws "))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="check") as pool:
-            results = list(pool.map(self._run_one, checks))
+            results = list(pool.map(self._run_one, longest_first))
         return sorted(results, key=lambda r: order[r.check.label])
 
     def _run_one(self, check: Check) -> CheckResult:
