@@ -21,6 +21,26 @@ def require_loopback(url: str) -> str:
     return url
 
 
+_models = None  # one botocore data loader per process: each service's model is parsed once
+
+
+def _botocore_session():
+    global _models
+    import botocore.loaders
+    import botocore.session
+
+    if _models is None:
+        _models = botocore.loaders.create_loader()
+    session = botocore.session.get_session()
+    session.register_component("data_loader", _models)
+    return session
+
+
+def warm_clients(services: tuple[str, ...]) -> None:
+    """Parse the services' models now, while something else is starting (no request is made)."""
+    ClientFactory("http://127.0.0.1:9", "us-east-1", "warm", "warm").clients(services)
+
+
 class ClientFactory:
     """One boto3 session per lab cloud; clients cached (creation is not thread-safe, use is)."""
 
@@ -40,9 +60,13 @@ class ClientFactory:
 
                 self._session = boto3.session.Session(aws_access_key_id=self._credentials[0],
                                                       aws_secret_access_key=self._credentials[1],
-                                                      region_name=self.region)
+                                                      region_name=self.region,
+                                                      botocore_session=_botocore_session())
                 self._config = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5,
                                       read_timeout=30)
             if service not in self._clients:
                 self._clients[service] = self._session.client(service, endpoint_url=self.endpoint, config=self._config)
             return self._clients[service]
+
+    def clients(self, services: tuple[str, ...]) -> list:
+        return [self(service) for service in services]

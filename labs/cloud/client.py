@@ -65,6 +65,10 @@ class CloudClient:
     # -- lifecycle ----------------------------------------------------------------------
 
     def start(self, region: str) -> dict[str, Any]:
+        return self.wait_started(self.spawn(region))
+
+    def spawn(self, region: str) -> subprocess.Popen:
+        """Start the lab cloud and return at once; `wait_started` awaits it (the caller works meanwhile)."""
         self.paths.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.paths.cloud_log.parent.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(PROJECT_DIR), os.environ.get("PYTHONPATH")])))
@@ -75,8 +79,10 @@ class CloudClient:
                 stdin=subprocess.DEVNULL, stdout=log_handle, stderr=log_handle, cwd=str(PROJECT_DIR), env=env,
                 start_new_session=True,  # a terminal's Ctrl-C reaches us; we stop it in order
             )
-        record = PidRecord(process.pid, str(self.paths.root), "cloud")
-        record.write(self.paths.pids, "cloud")
+        PidRecord(process.pid, str(self.paths.root), "cloud").write(self.paths.pids, "cloud")
+        return process
+
+    def wait_started(self, process: subprocess.Popen) -> dict[str, Any]:
         ready = wait_for(lambda: process.poll() is not None or self._healthy(), START_TIMEOUT)
         if not ready or process.poll() is not None:
             self.stop()

@@ -45,6 +45,8 @@ def _autoname(logical: str) -> str:
 
 
 class LocalEngine(pulumi.runtime.Mocks):
+    SERVICES = ("ec2", "iam", "ssm")  # the boto3 clients it applies resources through
+
     def __init__(self, clients: ClientFactory, account_id: str):
         self.clients = clients
         self.account_id = account_id

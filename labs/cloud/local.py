@@ -19,7 +19,7 @@ from typing import Any, Mapping
 
 from labs import config as lab_config
 from labs import outputs as lab_outputs
-from labs.cloud.aws_clients import ClientFactory
+from labs.cloud.aws_clients import ClientFactory, warm_clients
 from labs.cloud.client import CloudClient
 from labs.cloud.paths import DEFAULT_STACK, StackPaths
 from labs.cloud.procs import PidRecord, is_ours, wait_for
@@ -85,12 +85,16 @@ def up(values: Mapping[str, str], stack: str = DEFAULT_STACK, region: str = lab_
     if paths.root.exists():
         down(stack)  # leftovers of a crashed or half-made stack
     try:
+        cloud = client.spawn(region)
+        # The lab cloud takes ~2 s to start; the CLI's own preparation runs meanwhile.
         public_key = _ensure_key(paths)
         effective = effective_config(values, public_key)
-        info = client.start(region)
         from labs.cloud.engine import LocalEngine  # Pulumi's runtime: only `up` needs it
-        from labs.mockrun import run_program
+        from labs.mockrun import preload, run_program
 
+        preload()
+        warm_clients(LocalEngine.SERVICES)
+        info = client.wait_started(cloud)
         operator = OperatorCredentials.read(paths.operator_credentials)
         engine = LocalEngine(ClientFactory(info["endpoint"], region, operator.access_key_id,
                                            operator.secret_access_key), info["account"])

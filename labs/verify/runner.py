@@ -94,6 +94,17 @@ def default_workers(outputs: LabOutputs, checks: int) -> int:
     return max(1, min(64, checks))
 
 
+def submission_order(checks: list[Check]) -> list[Check]:
+    """Long checks first (an aws CLI start-up is ~10x a curl), so the short ones fill the tail;
+    and hosts taken in turn, so workers do not queue on one host's channel limit."""
+    turn: dict[str, int] = {}
+    rank: dict[str, int] = {}
+    for check in checks:
+        rank[check.label] = turn.get(check.host.label, 0)
+        turn[check.host.label] = rank[check.label] + 1
+    return sorted(checks, key=lambda c: (not c.command.startswith("aws "), rank[c.label]))
+
+
 class Verifier:
     def __init__(self, outputs: LabOutputs, *, identity: str | None = None, settle: float | None = None,
                  connect_budget: float | None = None, workers: int | None = None,
@@ -171,10 +182,8 @@ class Verifier:
         self.connect_all(hosts)
         order = {c.label: i for i, c in enumerate(checks)}
         workers = self.workers or default_workers(self.outputs, len(checks))
-        # Long checks first (an aws CLI start-up is ~10x a curl), so the short ones fill the gaps.
-        longest_first = sorted(checks, key=lambda c: not c.command.startswith("aws "))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="check") as pool:
-            results = list(pool.map(self._run_one, longest_first))
+            results = list(pool.map(self._run_one, submission_order(checks)))
         return sorted(results, key=lambda r: order[r.check.label])
 
     def _run_one(self, check: Check) -> CheckResult:

@@ -370,3 +370,19 @@ def test_lab_policies_are_the_students_own():
              host(student="student02", policies=(ARN["AmazonEC2ReadOnlyAccess"],)))
     assert lab_policies(hosts, "student01") == (ARN["IAMReadOnlyAccess"], ARN["AmazonS3ReadOnlyAccess"])
     assert lab_policies(hosts, "student02") == (ARN["AmazonEC2ReadOnlyAccess"],)
+
+
+def test_verify_hands_out_aws_checks_first_and_takes_hosts_in_turn():
+    from labs.verify.runner import submission_order
+
+    a = host("no-role", role=None, instance_id="i-0000000000000000a")
+    b = host("with-role", instance_id="i-0000000000000000b")
+    policies = (ARN["IAMReadOnlyAccess"],)
+    checks = derive_checks(a, policies) + derive_checks(b, policies)  # host by host, as the suite builds them
+    order = submission_order(checks)
+
+    assert sorted(c.label for c in order) == sorted(c.label for c in checks)
+    is_aws = [c.command.startswith("aws ") for c in order]
+    assert is_aws == sorted(is_aws, reverse=True), "every aws CLI check comes before the short ones"
+    aws_hosts = [c.host.name for c in order if c.command.startswith("aws ")]
+    assert aws_hosts[:4] == ["no-role", "with-role", "no-role", "with-role"], aws_hosts
