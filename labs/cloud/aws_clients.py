@@ -21,23 +21,28 @@ def require_loopback(url: str) -> str:
     return url
 
 
-_models = None  # one botocore data loader per process: each service's model is parsed once
+_warm_models = None  # set by warm_clients: a botocore data loader whose parsed models are kept
 
 
 def _botocore_session():
-    global _models
-    import botocore.loaders
     import botocore.session
 
-    if _models is None:
-        _models = botocore.loaders.create_loader()
     session = botocore.session.get_session()
-    session.register_component("data_loader", _models)
+    if _warm_models is not None:
+        session.register_component("data_loader", _warm_models)
     return session
 
 
 def warm_clients(services: tuple[str, ...]) -> None:
-    """Parse the services' models now, while something else is starting (no request is made)."""
+    """Parse the services' models now, while something else is starting (no request is made).
+
+    Only a process that calls this keeps the models (~15 MB); the lab cloud, which makes its
+    clients once, lets them go."""
+    global _warm_models
+    import botocore.loaders
+
+    if _warm_models is None:
+        _warm_models = botocore.loaders.create_loader()
     ClientFactory("http://127.0.0.1:9", "us-east-1", "warm", "warm").clients(services)
 
 
