@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -22,6 +23,14 @@ def pytest_configure(config: pytest.Config) -> None:
         AWS_SHARED_CREDENTIALS_FILE=str(_SAFE_HOME / "no-aws-credentials"),
         ROLELAB_HOME=str(_SAFE_HOME / "rolelab"),
     )
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A green run leaves nothing behind; a red one keeps the stacks' logs to read."""
+    if exitstatus == 0:
+        shutil.rmtree(_SAFE_HOME, ignore_errors=True)
+    else:
+        print(f"\nrolelab test logs kept in {_SAFE_HOME / 'rolelab' / 'logs'}")
 
 
 @pytest.fixture(scope="session")

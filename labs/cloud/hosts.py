@@ -60,6 +60,20 @@ class LocalHost:
         }
 
 
+def start_sshd(sshd: SshdHost, pinned: bool, attempts: int = 3) -> None:
+    """Start sshd; a port taken since it was chosen means a new port, unless clients pin this one."""
+    for attempt in range(attempts):
+        try:
+            sshd.start()
+            return
+        except InfraError as error:
+            if "Address already in use" not in str(error) or attempt == attempts - 1 or pinned:
+                raise
+            log.info("port %d of %s was taken; trying another", sshd.port, sshd.instance_id)
+            sshd.port = free_port()
+            sshd.prepare()
+
+
 class HostManager:
     def __init__(self, account_id: str, region: str, endpoint: str, hosts_dir: Path, pid_dir: Path,
                  minter: CredentialMinter, workers: int = 4):
@@ -156,7 +170,7 @@ class HostManager:
                 if self._stop.wait(delay):
                     return
             host.sshd.prepare(host_key)
-            self._start_sshd(host)
+            start_sshd(host.sshd, pinned=host.ready_seconds is not None)  # pinned: known_hosts names its port
             if host.state == "stopped":  # the instance stopped while we were starting it
                 host.sshd.stop()
                 return
@@ -165,20 +179,6 @@ class HostManager:
         except Exception as error:  # noqa: BLE001 reported through status
             host.state, host.error = "failed", str(error)
             log.exception("host %s failed", host.instance_id)
-
-    def _start_sshd(self, host: LocalHost, attempts: int = 3) -> None:
-        """Start sshd; a port taken since we chose it means a new port, unless keys are pinned to it."""
-        for attempt in range(attempts):
-            try:
-                host.sshd.start()
-                return
-            except InfraError as error:
-                pinned = host.ready_seconds is not None  # known_hosts already names [127.0.0.1]:port
-                if "Address already in use" not in str(error) or attempt == attempts - 1 or pinned:
-                    raise
-                log.info("port %d of %s was taken; trying another", host.sshd.port, host.instance_id)
-                host.sshd.port = free_port()
-                host.sshd.prepare()
 
     def _tear_down(self, host: LocalHost) -> None:
         host.state = "stopped"

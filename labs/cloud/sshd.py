@@ -124,21 +124,36 @@ class SshdHost:
         sshd = find_sshd()
         if os.geteuid() == 0:
             Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # privilege separation directory
+        log_start = self.log_file.stat().st_size if self.log_file.exists() else 0  # sshd -E appends
         self.process = subprocess.Popen(
             [sshd, "-D", "-f", str(self.config_file), "-E", str(self.log_file)],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C in a terminal reaches the lab cloud, which stops us in order
         )
         self.record().write(self.pid_dir, f"sshd-{self.instance_id}")
-        if not wait_for(lambda: self.process.poll() is not None or ssh_banner(self.port) is not None, timeout):
+        # Ready when *this* sshd says it listens (a banner alone could come from whoever took the port).
+        listening = f"Server listening on 127.0.0.1 port {self.port}."
+
+        def ready() -> bool:
+            return listening in self._log_since(log_start) and ssh_banner(self.port) is not None
+
+        if not wait_for(lambda: self.process.poll() is not None or ready(), timeout):
             self.stop()
             raise InfraError(f"sshd for {self.instance_id} did not answer on 127.0.0.1:{self.port} "
                              f"within {timeout:.0f} s; see {self.log_file}")
         if self.process.poll() is not None:
-            tail = self.log_file.read_text()[-300:] if self.log_file.exists() else ""
+            tail = self._log_since(log_start)[-300:]
             code = self.process.returncode
             self.stop()  # forget its PID record: nothing of it is left to clean up
             raise InfraError(f"sshd for {self.instance_id} exited ({code}): {tail.strip()}")
+
+    def _log_since(self, offset: int) -> str:
+        try:
+            with open(self.log_file, "rb") as handle:
+                handle.seek(offset)
+                return handle.read().decode(errors="replace")
+        except OSError:
+            return ""
 
     def record(self) -> PidRecord:
         assert self.process is not None
