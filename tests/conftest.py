@@ -10,11 +10,13 @@ from pathlib import Path
 import pytest
 
 _SAFE_HOME = Path(tempfile.mkdtemp(prefix="rolelab-test-home-"))
-# Only tests/live (opt-in, ROLELAB_LIVE=1) hand this to a subprocess; the session itself never uses it.
-ORIGINAL_ENVIRON = dict(os.environ)
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # Only tests/live (opt-in, ROLELAB_LIVE=1) hand this to a subprocess; the session never uses it.
+    # Kept on the config, not imported: `import tests.conftest` would run this file a second time,
+    # after the AWS variables below are gone.
+    config.rolelab_original_environ = dict(os.environ)
     for name in [n for n in os.environ if n.startswith("AWS_")]:
         del os.environ[name]
     os.environ.update(

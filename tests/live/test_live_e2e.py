@@ -12,14 +12,12 @@ import os
 import subprocess
 import sys
 
-from tests.conftest import ORIGINAL_ENVIRON
 
-
-def test_e2e_on_aws_passes_and_destroys():
+def test_e2e_on_aws_passes_and_destroys(original_environ):
     stack = os.environ["ROLELAB_LIVE_STACK"]
     done = subprocess.run([sys.executable, "-m", "labs.cli", "e2e", "--stack", stack, "--json",
                            "--identity", os.environ["ROLELAB_LIVE_IDENTITY"]],
-                          capture_output=True, text=True, timeout=3600, env=ORIGINAL_ENVIRON)
+                          capture_output=True, text=True, timeout=3600, env=original_environ)
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout)
     assert report["mode"] == "aws" and report["summary"]["failed"] == 0
