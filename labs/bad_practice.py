@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from labs.drills import DrillContext
 from labs.tags import lab_tags
-from labs.verify.checks import Check
+from labs.verify.checks import Check, caller_identity
 from labs.verify.classify import classify
-from labs.verify.result import CommandResult
 
 POWER_POLICY = "arn:aws:iam::aws:policy/IAMFullAccess"  # enough to create users: "full power" over IAM
 READ_AS_ROOT = ('if [ "$(id -u)" = 0 ]; then cat ~/.aws/credentials; '
@@ -57,7 +56,7 @@ def bad_practice(ctx: DrillContext, students: tuple[str, ...]) -> None:
                                          "readable by root" if key_id in r.stdout else "not readable")), readable)
             identity = session.run("aws sts get-caller-identity --output json")
             ctx.run_evaluated(_check(host, "identity-is-the-user", "aws sts get-caller-identity",
-                                     f"user/{user}", lambda r: _arn_tail(r)), identity)
+                                     f"user/{user}", caller_identity), identity)
             power = session.run(f"aws iam create-user --user-name {proof} --output json")
             ctx.run_evaluated(_check(host, "has-the-users-power", f"aws iam create-user --user-name {proof}",
                                      "Success", lambda r: str(classify(r))), power)
@@ -65,15 +64,6 @@ def bad_practice(ctx: DrillContext, students: tuple[str, ...]) -> None:
         finally:
             _clean(ctx, session, user, proof, key_id)
         ctx.note(f"{host.label}: deleted the key, ~/.aws and the users again")
-
-
-def _arn_tail(result: CommandResult) -> str:
-    import json
-
-    try:
-        return json.loads(result.stdout)["Arn"].split(":", 5)[-1]
-    except (ValueError, KeyError):
-        return str(classify(result))
 
 
 def _clean(ctx: DrillContext, session, user: str, proof: str, key_id: str) -> None:

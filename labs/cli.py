@@ -92,6 +92,7 @@ def build_parser() -> OneLineParser:
     verify = sub.add_parser("verify", help="SSH to every host and check the lesson; exit 0/1/2/3")
     _target_flags(verify)
     _report_flags(verify)
+    _ssh_flags(verify)
     verify.set_defaults(func=cmd_verify)
 
     drill = sub.add_parser("drill", help="a console action of the lesson, then watch the hosts react")
@@ -101,24 +102,22 @@ def build_parser() -> OneLineParser:
     drill.add_argument("--student", action="append", default=None, help="only this student (repeatable)")
     _target_flags(drill)
     _report_flags(drill)
+    _ssh_flags(drill)
     drill.set_defaults(func=cmd_drill)
 
     demo = sub.add_parser("demo", help="the whole lesson offline: up, verify, drills, report, down")
     _config_flag(demo)
     demo.add_argument("--stack", "-s", default=None, metavar="S", help="stack for the demo (default: demo)")
     demo.add_argument("--region", default=None)
-    demo.add_argument("--json", action="store_true")
-    demo.add_argument("--junit", metavar="FILE", default=None)
-    demo.add_argument("--html", metavar="FILE", default=None, help="write the class report page (one file)")
-    demo.add_argument("--settle", type=float, default=None, metavar="S")
-    demo.add_argument("--quiet", "-q", action="store_true")
+    _report_flags(demo)
     demo.add_argument("--step", action="store_true",
                       help="narrate the lesson stage by stage for a live class (waits for Enter at a terminal)")
-    demo.set_defaults(func=cmd_demo, identity=None)
+    demo.set_defaults(func=cmd_demo)
 
     e2e = sub.add_parser("e2e", help="course CI on AWS: pulumi up, verify, drills, then pulumi destroy (always)")
     e2e.add_argument("--stack", "-s", required=True, metavar="S", help="the Pulumi stack (configured beforehand)")
     _report_flags(e2e)
+    _ssh_flags(e2e)
     e2e.set_defaults(func=cmd_e2e)
 
     from labs import sweep
@@ -131,12 +130,16 @@ def _report_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the report as JSON (progress stays on stderr)")
     parser.add_argument("--junit", metavar="FILE", default=None, help="also write JUnit XML (one testcase per check)")
     parser.add_argument("--html", metavar="FILE", default=None, help="also write the class report page (one file)")
-    parser.add_argument("--identity", "-i", default=None, help="SSH private key (aws mode; local mode knows it)")
     parser.add_argument("--settle", type=float, default=None, metavar="S",
                         help="seconds an eventually-consistent expectation may take (aws 120, local 10)")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no live progress")
+
+
+def _ssh_flags(parser: argparse.ArgumentParser) -> None:
+    """For commands that connect to a stack's hosts themselves (demo makes and knows its own)."""
+    parser.add_argument("--identity", "-i", default=None, help="SSH private key (aws mode; local mode knows it)")
     parser.add_argument("--connect-budget", type=float, default=None, metavar="S",
                         help="seconds to keep retrying SSH to a host that refuses or times out (aws 180, local 15)")
-    parser.add_argument("--quiet", "-q", action="store_true", help="no live progress")
 
 
 def _target_flags(parser: argparse.ArgumentParser) -> None:
@@ -273,10 +276,16 @@ def _emit(report, args: argparse.Namespace) -> int:
     return int(report.exit_status)
 
 
+def _verifier(args: argparse.Namespace, outputs, operator, progress):
+    from labs.verify.runner import Verifier
+
+    return Verifier(outputs, identity=args.identity, settle=args.settle, connect_budget=args.connect_budget,
+                    operator=operator, on_result=progress)
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     from labs.operator import operator_clients
     from labs.verify.report import Progress, Report
-    from labs.verify.runner import Verifier
     from labs.verify.suite import lab_checks
 
     outputs = resolve_outputs(args)
@@ -284,8 +293,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     report = Report(outputs.stack, outputs.mode)
     checks = lab_checks(outputs)
     progress.say(f"verifying {len(checks)} checks on {len(outputs.hosts)} hosts of stack {outputs.stack!r} ({outputs.mode})")
-    with Verifier(outputs, identity=args.identity, settle=args.settle, connect_budget=args.connect_budget,
-                  operator=operator_clients(outputs), on_result=progress) as verifier:
+    with _verifier(args, outputs, operator_clients(outputs), progress) as verifier:
         report.add(verifier.run(checks))
         report.events.extend(verifier.events)
     return _emit(report.finish(), args)
@@ -295,7 +303,6 @@ def cmd_drill(args: argparse.Namespace) -> int:
     from labs.drills import run_drills
     from labs.operator import operator_clients
     from labs.verify.report import Progress, Report
-    from labs.verify.runner import Verifier
 
     outputs = resolve_outputs(args)
     if args.name == "bad-practice" and outputs.mode != "local" and not args.i_understand:
@@ -309,8 +316,7 @@ def cmd_drill(args: argparse.Namespace) -> int:
     progress = Progress(enabled=not args.quiet)
     report = Report(outputs.stack, outputs.mode)
     operator = operator_clients(outputs)
-    with Verifier(outputs, identity=args.identity, settle=args.settle, connect_budget=args.connect_budget,
-                  operator=operator, on_result=progress) as verifier:
+    with _verifier(args, outputs, operator, progress) as verifier:
         run_drills([args.name], outputs, verifier, operator, progress, report, students)
     return _emit(report.finish(), args)
 
@@ -349,11 +355,9 @@ def _pin_from_console(outputs, host):
     from dataclasses import replace
 
     from labs.operator import operator_clients
-    from labs.verify.hostkeys import console_host_keys
+    from labs.verify.hostkeys import pinned_from_ec2
 
-    ec2 = operator_clients(outputs)("ec2")
-    keys = console_host_keys(lambda iid: ec2.get_console_output(InstanceId=iid, Latest=True).get("Output", ""),
-                             host.instance_id, host.address, host.port)
+    keys = pinned_from_ec2(operator_clients(outputs)("ec2"), host.instance_id, host.address, host.port)
     path = logs.rolelab_home() / "known_hosts" / outputs.stack
     path.parent.mkdir(parents=True, exist_ok=True)
     keys.save(str(path))

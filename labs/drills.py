@@ -14,9 +14,9 @@ from typing import Callable
 from botocore.exceptions import ClientError
 
 from labs.errors import UsageError
-from labs.operator import Clients
+from labs.operator import Clients, profile_arn
 from labs.outputs import HostRecord, LabOutputs
-from labs.verify.checks import Check, derive_checks, lab_policies, with_state
+from labs.verify.checks import Check, derive_checks, lab_policies
 from labs.verify.report import Progress, Report
 from labs.verify.result import CommandResult
 from labs.verify.runner import CheckResult, Status, Verifier
@@ -39,16 +39,9 @@ class DrillContext:
 
     def run_evaluated(self, check: Check, result: CommandResult) -> CheckResult:
         """A check whose command already ran (its output may hold a secret: it is redacted here)."""
-        from labs.redact import redact
-
         observed = check.evaluate(result)
-        shown = replace(result, stdout=redact(result.stdout), stderr=redact(result.stderr))
-        outcome = CheckResult(check, Status.PASS if observed == check.expected else Status.FAIL, observed, 1,
-                              result.seconds, result=shown)
-        self.results.append(outcome)
-        if self.verifier.on_result:
-            self.verifier.on_result(outcome)
-        return outcome
+        return self._record(CheckResult(check, Status.PASS if observed == check.expected else Status.FAIL,
+                                        observed, 1, result.seconds, result=result.redacted()))
 
     def run(self, checks: list[Check]) -> list[CheckResult]:
         results = self.verifier.run(checks)
@@ -59,8 +52,10 @@ class DrillContext:
                   observed: str, seconds: float = 0.0) -> CheckResult:
         """An operator-side observation (an API answer), reported like any check."""
         check = Check(check_id, host, title, title, expected, evaluate=lambda _: observed, phase=phase)
-        result = CheckResult(check, Status.PASS if observed == expected else Status.FAIL, observed, 1, seconds,
-                             result=CommandResult(title, 0, observed, "", seconds, host.label))
+        return self._record(CheckResult(check, Status.PASS if observed == expected else Status.FAIL, observed, 1,
+                                        seconds, result=CommandResult(title, 0, observed, "", seconds, host.label)))
+
+    def _record(self, result: CheckResult) -> CheckResult:
         self.results.append(result)
         if self.verifier.on_result:
             self.verifier.on_result(result)
@@ -70,13 +65,6 @@ class DrillContext:
 def _checks(ctx: DrillContext, host: HostRecord, phase: str, only: tuple[str, ...] = WATCHED) -> list[Check]:
     policies = lab_policies(ctx.outputs.hosts, host.student)
     return [replace(c, phase=phase) for c in derive_checks(host, policies) if c.id in only]
-
-
-def _profile_arn(ec2, instance_id: str) -> str | None:
-    found = ec2.describe_iam_instance_profile_associations(
-        Filters=[{"Name": "instance-id", "Values": [instance_id]}, {"Name": "state", "Values": ["associated"]}])
-    associations = found.get("IamInstanceProfileAssociations", [])
-    return associations[0]["IamInstanceProfile"]["Arn"] if associations else None
 
 
 def _association_ids(ec2, instance_id: str) -> list[str]:
@@ -107,7 +95,7 @@ def attach_role(ctx: DrillContext, students: tuple[str, ...]) -> None:
     try:
         before = {}
         for no_role, with_role in pairs:
-            arn = _profile_arn(ec2, with_role.instance_id)
+            arn = profile_arn(ec2, with_role.instance_id)
             if arn is None:
                 raise UsageError(f"{with_role.label} has no instance profile to lend; is the lab up as declared?")
             before[no_role.instance_id] = _instance_facts(ec2, no_role.instance_id)
@@ -124,7 +112,7 @@ def attach_role(ctx: DrillContext, students: tuple[str, ...]) -> None:
             ctx.assertion("attach-role", no_role, "same-instance", "ec2 describe-instances after the association",
                           "same instance, running", f"{'same' if same else 'replaced'} instance, {now[1]}")
         checks = [c for no_role, with_role in pairs
-                  for c in _checks(ctx, with_state(no_role, role=with_role.role, policies=with_role.policies),
+                  for c in _checks(ctx, replace(no_role, role=with_role.role, policies=with_role.policies),
                                    "attach-role")]
         results = ctx.run(checks)
         for no_role, _ in pairs:
@@ -154,7 +142,7 @@ def detach_policy(ctx: DrillContext, students: tuple[str, ...], policy_arn: str 
             detached.append((host, arn))
             ctx.note(f"{host.label}: detached {arn.rsplit('/', 1)[-1]} from {host.role}")
         checks = [c for host, arn in detached
-                  for c in _checks(ctx, with_state(host, policies=tuple(p for p in host.policies if p != arn)),
+                  for c in _checks(ctx, replace(host, policies=tuple(p for p in host.policies if p != arn)),
                                    "detach-policy", ("iam-list-users", "iam-list-roles"))]
         results = ctx.run(checks)
         for host, arn in detached:
@@ -178,7 +166,7 @@ def second_role(ctx: DrillContext, students: tuple[str, ...]) -> None:
     ec2 = ctx.operator("ec2")
     for student in students:
         host = ctx.outputs.host("with-role", student)
-        arn = _profile_arn(ec2, host.instance_id)
+        arn = profile_arn(ec2, host.instance_id)
         if arn is None:
             raise UsageError(f"{host.label} has no instance profile; is the lab up as declared?")
         extra = None

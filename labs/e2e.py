@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from labs import pulumi_cli
 from labs.drills import DRILLS, run_drills
-from labs.errors import ExitStatus, InfraError, RolelabError
+from labs.errors import ExitStatus, RolelabError
 from labs.operator import operator_clients
 from labs.verify.report import Progress, Report
 from labs.verify.runner import Verifier
@@ -82,6 +82,3 @@ def _destroy_always(stack: str, progress: Progress) -> str:
                 f"or `rolelab sweep --region REGION`")
     finally:
         signal.signal(signal.SIGINT, previous)
-
-
-__all__ = ["run_e2e", "E2eResult", "InfraError"]

@@ -6,6 +6,7 @@ aws mode: the caller's own AWS credentials (boto3's default chain), in the stack
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Protocol
 
@@ -28,11 +29,13 @@ class DefaultChainClients:
         self.region = region
         self._session = boto3.session.Session(region_name=region)
         self._clients: dict[str, object] = {}
+        self._lock = threading.Lock()  # verify's check threads ask for clients; creating one is not thread-safe
 
     def __call__(self, service: str):
-        if service not in self._clients:
-            self._clients[service] = self._session.client(service)
-        return self._clients[service]
+        with self._lock:
+            if service not in self._clients:
+                self._clients[service] = self._session.client(service)
+            return self._clients[service]
 
 
 def operator_clients(outputs: LabOutputs) -> Clients:
@@ -50,3 +53,11 @@ def operator_clients(outputs: LabOutputs) -> Clients:
                              "stack still up? re-create the outputs with `rolelab local up`") from None
         return ClientFactory(outputs.endpoint, outputs.region, creds.access_key_id, creds.secret_access_key)
     return DefaultChainClients(outputs.region)
+
+
+def profile_arn(ec2, instance_id: str) -> str | None:
+    """The instance profile currently associated with an instance, if any."""
+    found = ec2.describe_iam_instance_profile_associations(
+        Filters=[{"Name": "instance-id", "Values": [instance_id]}, {"Name": "state", "Values": ["associated"]}])
+    associations = found.get("IamInstanceProfileAssociations", [])
+    return associations[0]["IamInstanceProfile"]["Arn"] if associations else None

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from labs.operator import Clients
-from labs.outputs import HostRecord, LabOutputs
+from labs.operator import Clients, profile_arn
+from labs.outputs import LabOutputs
 
 # An action returns an "undo" to run when the stage is over (or None).
 Action = Callable[[Clients, LabOutputs, str], Callable[[], None] | None]
@@ -40,12 +40,6 @@ class Stage:
     steps: tuple[HostStep | ConsoleStep, ...] = field(default_factory=tuple)
 
 
-def _profile_arn(ec2, instance_id: str) -> str:
-    found = ec2.describe_iam_instance_profile_associations(
-        Filters=[{"Name": "instance-id", "Values": [instance_id]}])["IamInstanceProfileAssociations"]
-    return found[0]["IamInstanceProfile"]["Arn"]
-
-
 def detach_first_policy(clients: Clients, outputs: LabOutputs, student: str):
     host = outputs.host("with-role", student)
     iam = clients("iam")
@@ -57,7 +51,7 @@ def attach_role_to_no_role(clients: Clients, outputs: LabOutputs, student: str):
     ec2 = clients("ec2")
     no_role, with_role = outputs.host("no-role", student), outputs.host("with-role", student)
     association = ec2.associate_iam_instance_profile(
-        IamInstanceProfile={"Arn": _profile_arn(ec2, with_role.instance_id)}, InstanceId=no_role.instance_id)
+        IamInstanceProfile={"Arn": profile_arn(ec2, with_role.instance_id)}, InstanceId=no_role.instance_id)
     association_id = association["IamInstanceProfileAssociation"]["AssociationId"]
     return lambda: ec2.disassociate_iam_instance_profile(AssociationId=association_id)
 
@@ -66,7 +60,7 @@ def second_association(clients: Clients, outputs: LabOutputs, student: str):
     """Raises the API's refusal (IncorrectState): the walkthrough shows it as the observed outcome."""
     ec2 = clients("ec2")
     host = outputs.host("with-role", student)
-    made = ec2.associate_iam_instance_profile(IamInstanceProfile={"Arn": _profile_arn(ec2, host.instance_id)},
+    made = ec2.associate_iam_instance_profile(IamInstanceProfile={"Arn": profile_arn(ec2, host.instance_id)},
                                               InstanceId=host.instance_id)
     return lambda: ec2.disassociate_iam_instance_profile(
         AssociationId=made["IamInstanceProfileAssociation"]["AssociationId"])
@@ -132,7 +126,3 @@ LESSON: tuple[Stage, ...] = (
                     "$TOKEN\" {imds}/latest/meta-data/iam/security-credentials/) | grep -E '\"(Code|Expiration)\"'",
                     "Expiration"))),
 )
-
-
-def host_for(outputs: LabOutputs, step: HostStep, student: str) -> HostRecord:
-    return outputs.host(step.host, student)

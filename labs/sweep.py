@@ -253,10 +253,10 @@ def _await_terminated(ec2, result: SweepResult, budget: float, poll: float, prog
 # -- the command line ------------------------------------------------------------------------------
 
 
-def add_parser(subparsers, common: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    """`rolelab sweep`; `common` is an optional parent parser (add_help=False) of shared flags."""
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """`rolelab sweep`."""
     parser = subparsers.add_parser(
-        "sweep", parents=[common] if common is not None else [],
+        "sweep",
         help="find (and with --yes delete) every resource tagged lab=rolelab, e.g. after an interrupted destroy",
         description=__doc__)
     parser.add_argument("--local", action="store_true", help="the offline lab cloud of --stack (default: local)")

@@ -43,7 +43,9 @@ def warm_clients(services: tuple[str, ...]) -> None:
 
     if _warm_models is None:
         _warm_models = botocore.loaders.create_loader()
-    ClientFactory("http://127.0.0.1:9", "us-east-1", "warm", "warm").clients(services)
+    factory = ClientFactory("http://127.0.0.1:9", "us-east-1", "warm", "warm")
+    for service in services:
+        factory(service)
 
 
 class ClientFactory:
@@ -72,6 +74,3 @@ class ClientFactory:
             if service not in self._clients:
                 self._clients[service] = self._session.client(service, endpoint_url=self.endpoint, config=self._config)
             return self._clients[service]
-
-    def clients(self, services: tuple[str, ...]) -> list:
-        return [self(service) for service in services]

@@ -19,8 +19,7 @@ from typing import Callable
 from labs.cloud.imds import ImdsServer
 from labs.cloud.metadata import CredentialMinter, MotoMetadata
 from labs.cloud.procs import free_port
-from labs.cloud.sshd import SshdHost, login_user
-from labs.errors import InfraError
+from labs.cloud.sshd import PortTaken, SshdHost, login_user
 
 log = logging.getLogger("rolelab.cloud.hosts")
 
@@ -66,8 +65,8 @@ def start_sshd(sshd: SshdHost, pinned: bool, attempts: int = 3) -> None:
         try:
             sshd.start()
             return
-        except InfraError as error:
-            if "Address already in use" not in str(error) or attempt == attempts - 1 or pinned:
+        except PortTaken:
+            if attempt == attempts - 1 or pinned:
                 raise
             log.info("port %d of %s was taken; trying another", sshd.port, sshd.instance_id)
             sshd.port = free_port()

@@ -37,6 +37,10 @@ def _quote(value: str) -> str:
     return '"' + value.replace('"', '') + '"'
 
 
+class PortTaken(InfraError):
+    """sshd could not bind its port: something took it after the port was chosen."""
+
+
 @dataclass
 class SshdHost:
     instance_id: str
@@ -145,7 +149,8 @@ class SshdHost:
             tail = self._log_since(log_start)[-300:]
             code = self.process.returncode
             self.stop()  # forget its PID record: nothing of it is left to clean up
-            raise InfraError(f"sshd for {self.instance_id} exited ({code}): {tail.strip()}")
+            error = PortTaken if "Address already in use" in tail else InfraError
+            raise error(f"sshd for {self.instance_id} exited ({code}): {tail.strip()}")
 
     def _log_since(self, offset: int) -> str:
         try:

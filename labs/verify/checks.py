@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Callable
 
 from labs.outputs import HostRecord
@@ -132,18 +132,21 @@ def _info_problem(sections: dict[str, tuple[int, str]]) -> str:
     return f"iam/info lacks {', '.join(missing)}" if missing else ""
 
 
+def caller_identity(result: CommandResult) -> str:
+    """`aws sts get-caller-identity` as the lesson reads it: the ARN after the account
+    (assumed-role/ROLE/SESSION, user/NAME), or the outcome when the call failed."""
+    outcome = classify(result)
+    if outcome is not Outcome.SUCCESS:
+        return str(outcome)
+    arn = json.loads(result.stdout).get("Arn", "")
+    return arn.split(":", 5)[-1] if arn.count(":") >= 5 else arn
+
+
 def _caller_identity(host: HostRecord) -> Check:
     want = f"assumed-role/{host.role}/{host.instance_id}"
 
-    def evaluate(result: CommandResult) -> str:
-        outcome = classify(result)
-        if outcome is not Outcome.SUCCESS:
-            return str(outcome)
-        arn = json.loads(result.stdout).get("Arn", "")
-        return arn.split(":", 5)[-1] if arn.count(":") >= 5 else arn
-
     return Check("sts-caller-identity", host, "aws sts get-caller-identity", "aws sts get-caller-identity --output json",
-                 want, evaluate, hint="the identity must be the role, with the instance id as session name")
+                 want, caller_identity, hint="the identity must be the role, with the instance id as session name")
 
 
 NOTHING_STORED_SCRIPT = (
@@ -179,8 +182,3 @@ def derive_checks(host: HostRecord, lab_policies: tuple[str, ...]) -> list[Check
 
 def lab_policies(hosts: tuple[HostRecord, ...], student: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(p for h in hosts if h.student == student for p in h.policies))
-
-
-def with_state(host: HostRecord, **changes) -> HostRecord:
-    """A host as a drill declares it (e.g. role attached, policy detached)."""
-    return replace(host, **changes)

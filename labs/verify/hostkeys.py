@@ -47,6 +47,12 @@ def host_keys_from_lines(lines: list[tuple[str, str]], address: str, port: int) 
     return keys
 
 
+def pinned_from_ec2(ec2, instance_id: str, address: str, port: int = 22) -> paramiko.HostKeys:
+    """aws mode: the host's keys from its console output, through the EC2 API."""
+    return console_host_keys(lambda iid: ec2.get_console_output(InstanceId=iid, Latest=True).get("Output", ""),
+                             instance_id, address, port)
+
+
 def console_host_keys(get_console_output: Callable[[str], str], instance_id: str, address: str, port: int = 22,
                       budget: float = 300.0, clock: Callable[[], float] = time.monotonic,
                       sleep: Callable[[float], None] = time.sleep) -> paramiko.HostKeys:

@@ -12,13 +12,9 @@ import time
 from html import escape
 from itertools import groupby
 
-from labs.errors import ExitStatus
-from labs.verify.report import Report
+from labs.verify.report import EXIT_MEANING, Report, worst
 from labs.verify.runner import CheckResult, Status
 
-# The same words as Report.summary(), kept here so the page can show them on their own.
-EXIT_MEANING = {ExitStatus.OK: "the lab matches the lesson", ExitStatus.LAB_WRONG: "the lab is wrong",
-                ExitStatus.UNREACHABLE: "infrastructure did not answer"}
 BRIEF = 40  # characters of an observation shown in a grid cell; the rest is in its title and details
 
 CSS = """
@@ -96,7 +92,7 @@ def render_html(report: Report) -> str:
 def _header(report: Report) -> str:
     started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(report.started))
     status = report.exit_status
-    verdicts = [verdict([r for r in report.results if r.check.host.student == s]) for s in report.students()]
+    verdicts = [verdict(mine) for mine in report.by_student().values()]
     green = verdicts.count("pass")
     tiles = "".join(f'<div class="tile {cls}"><b>{n}</b>{escape(label)}</div>' for cls, n, label in [
         ("pass", report.count(Status.PASS), "checks passed"),
@@ -218,14 +214,9 @@ def _phase_table(phase: str, results: list[CheckResult]) -> str:
 # -- small helpers -----------------------------------------------------------------------------
 
 def verdict(results: list[CheckResult]) -> str:
-    """A student's verdict: any failure wins over an unreachable host, as in the exit status."""
-    statuses = {r.status for r in results}
-    if not statuses:
-        return "absent"
-    for status in (Status.FAIL, Status.UNREACHABLE):
-        if status in statuses:
-            return status.value
-    return Status.PASS.value
+    """A student's verdict for the page: report.worst, or "absent" when nothing ran."""
+    status = worst(results)
+    return status.value if status else "absent"
 
 
 def _cell_id(r: CheckResult) -> str:

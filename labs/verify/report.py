@@ -20,6 +20,14 @@ from labs.report import table
 from labs.verify.runner import CheckResult, Status
 
 MARKS = {Status.PASS: "ok  ", Status.FAIL: "FAIL", Status.UNREACHABLE: "UNRE"}
+EXIT_MEANING = {ExitStatus.OK: "the lab matches the lesson", ExitStatus.LAB_WRONG: "the lab is wrong",
+                ExitStatus.UNREACHABLE: "infrastructure did not answer"}
+
+
+def worst(results: list[CheckResult]) -> Status | None:
+    """A failed expectation wins over an unreachable host, as in the exit status; None if nothing ran."""
+    statuses = {r.status for r in results}
+    return next((s for s in (Status.FAIL, Status.UNREACHABLE, Status.PASS) if s in statuses), None)
 COLOURS = {Status.PASS: "\033[32m", Status.FAIL: "\033[31m", Status.UNREACHABLE: "\033[33m"}
 
 
@@ -44,25 +52,23 @@ class Report:
 
     @property
     def exit_status(self) -> ExitStatus:
-        if self.count(Status.FAIL):
-            return ExitStatus.LAB_WRONG
-        if self.count(Status.UNREACHABLE):
-            return ExitStatus.UNREACHABLE
-        return ExitStatus.OK
+        return {Status.FAIL: ExitStatus.LAB_WRONG, Status.UNREACHABLE: ExitStatus.UNREACHABLE}.get(
+            worst(self.results), ExitStatus.OK)
 
     def students(self) -> list[str]:
-        return list(dict.fromkeys(r.check.host.student for r in self.results))
+        return list(self.by_student())
+
+    def by_student(self) -> dict[str, list[CheckResult]]:
+        """Each student's results, students in the order they first appear."""
+        grouped: dict[str, list[CheckResult]] = {}
+        for r in self.results:
+            grouped.setdefault(r.check.host.student, []).append(r)
+        return grouped
 
     def student_verdicts(self) -> list[tuple[str, int, int, Status]]:
         """(student, passed, total, worst status) per student, in order."""
-        verdicts = []
-        for student in self.students():
-            mine = [r for r in self.results if r.check.host.student == student]
-            passed = sum(r.status is Status.PASS for r in mine)
-            worst = (Status.FAIL if any(r.status is Status.FAIL for r in mine) else
-                     Status.UNREACHABLE if any(r.status is Status.UNREACHABLE for r in mine) else Status.PASS)
-            verdicts.append((student, passed, len(mine), worst))
-        return verdicts
+        return [(student, sum(r.status is Status.PASS for r in mine), len(mine), worst(mine))
+                for student, mine in self.by_student().items()]
 
     def class_summary(self) -> list[str]:
         verdicts = self.student_verdicts()
@@ -74,8 +80,7 @@ class Report:
         return lines
 
     def summary(self) -> str:
-        verdict = {ExitStatus.OK: "the lab matches the lesson", ExitStatus.LAB_WRONG: "the lab is wrong",
-                   ExitStatus.UNREACHABLE: "infrastructure did not answer"}[self.exit_status]
+        verdict = EXIT_MEANING[self.exit_status]
         return (f"{len(self.results)} checks: {self.count(Status.PASS)} passed, {self.count(Status.FAIL)} failed, "
                 f"{self.count(Status.UNREACHABLE)} unreachable in {self.seconds:.1f} s -> exit "
                 f"{int(self.exit_status)} ({verdict})")
@@ -165,8 +170,7 @@ def render_junit(report: Report) -> str:
     suites = ET.Element("testsuites", name=f"rolelab {report.stack}", tests=str(len(report.results)),
                         failures=str(report.count(Status.FAIL)), errors=str(report.count(Status.UNREACHABLE)),
                         time=f"{report.seconds:.3f}")
-    for student in report.students():
-        mine = [r for r in report.results if r.check.host.student == student]
+    for student, mine in report.by_student().items():
         suite = ET.SubElement(suites, "testsuite", name=f"rolelab.{report.stack}.{student}", tests=str(len(mine)),
                               failures=str(sum(r.status is Status.FAIL for r in mine)),
                               errors=str(sum(r.status is Status.UNREACHABLE for r in mine)),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 
 @dataclass(frozen=True)
@@ -14,13 +14,11 @@ class CommandResult:
     seconds: float = 0.0
     host: str = field(default="", compare=False)
 
-    @property
-    def succeeded(self) -> bool:
-        return self.rc == 0
+    def redacted(self) -> "CommandResult":
+        """The same result with secrets masked in its output: what reports may show."""
+        from labs.redact import redact
 
-    @property
-    def failed(self) -> bool:
-        return not self.succeeded
+        return replace(self, stdout=redact(self.stdout), stderr=redact(self.stderr))
 
     def stderr_tail(self, lines: int = 3) -> str:
         return " | ".join(self.stderr.strip().splitlines()[-lines:])

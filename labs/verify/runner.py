@@ -13,7 +13,7 @@ import stat
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Callable
@@ -24,10 +24,9 @@ from tenacity import Retrying, retry_if_result, stop_before_delay, wait_exponent
 from labs.errors import InfraError, LabWrong, UsageError
 from labs.operator import Clients
 from labs.outputs import HostRecord, LabOutputs
-from labs.redact import redact
 from labs.verify.checks import IMDS_HINT, Check
 from labs.verify.classify import Outcome
-from labs.verify.hostkeys import console_host_keys
+from labs.verify.hostkeys import pinned_from_ec2
 from labs.verify.result import CommandResult
 from labs.verify.session import HostKeyMismatch, HostSession, require_loopback_host
 
@@ -139,9 +138,7 @@ class Verifier:
             return self._host_keys
         if self.operator is None:
             raise UsageError("aws mode needs the EC2 API to read the hosts' keys from the console output")
-        ec2 = self.operator("ec2")
-        return console_host_keys(lambda iid: ec2.get_console_output(InstanceId=iid, Latest=True).get("Output", ""),
-                                 host.instance_id, host.address, host.port)
+        return pinned_from_ec2(self.operator("ec2"), host.instance_id, host.address, host.port)
 
     def session(self, host: HostRecord) -> HostSession:
         with self._lock:
@@ -224,7 +221,7 @@ class Verifier:
                  wait=wait_exponential(multiplier=0.25, max=5.0),
                  retry_error_callback=lambda state: state.outcome.result())(attempt)
         observed, last = attempts[-1]
-        last = replace(last, stdout=redact(last.stdout), stderr=redact(last.stderr))  # reports never show secrets
+        last = last.redacted()  # reports never show secrets
         if created:
             observed = f"{observed}; {created[0]}"
         status = Status.PASS if observed == check.expected else Status.FAIL

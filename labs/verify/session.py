@@ -2,8 +2,8 @@
 
 Connect retries only what a booting or restarting host does: refused connections,
 timeouts and banner errors, with backoff inside a total time budget. A host key that
-differs from the pinned one, or an unknown one, fails at once (RejectPolicy, never
-AutoAddPolicy): no command is ever sent to such a host.
+differs from the pinned one, or an unknown one, fails at once (RejectPolicy: a key is
+never learned on first use): no command is ever sent to such a host.
 """
 
 from __future__ import annotations
@@ -52,10 +52,6 @@ def require_loopback_host(host: HostRecord) -> None:
         ok = False
     if not ok:
         raise UsageError(f"{host.label}: local mode refuses non-loopback address {host.address!r}")
-
-
-def fingerprint(key: paramiko.PKey) -> str:
-    return key.fingerprint  # "SHA256:..." as OpenSSH prints it
 
 
 @dataclass
@@ -119,8 +115,8 @@ class HostSession:
                         raise
         except paramiko.BadHostKeyException as error:
             raise HostKeyMismatch(
-                f"{label}: host key mismatch: pinned {fingerprint(error.expected_key)}, offered "
-                f"{fingerprint(error.key)}; refusing to connect (no command was sent)") from None
+                f"{label}: host key mismatch: pinned {error.expected_key.fingerprint}, offered "
+                f"{error.key.fingerprint}; refusing to connect (no command was sent)") from None
         except paramiko.AuthenticationException:
             raise Unreachable(f"{label}: SSH authentication failed for user {self.host.user!r}; "
                               "check the private key (--identity) matches the key pair") from None
