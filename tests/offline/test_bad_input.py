@@ -203,11 +203,6 @@ CASES: list[Case] = [
 # -- the harness --------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def guard_dir() -> Path:
-    return GUARD_DIR
-
-
 @contextmanager
 def rolelab_home(path: Path) -> Iterator[None]:
     before = os.environ.get("ROLELAB_HOME")
@@ -281,8 +276,8 @@ def sshd_logs(home: Path) -> dict[str, str]:
     return {str(p): p.read_text() for p in sorted((home / "stacks").glob("*/hosts/*/sshd.log"))}
 
 
-def run_cli(argv: list[str], home: Path, connect_log: Path, guard: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, ROLELAB_HOME=str(home), PYTHONPATH=str(guard), ROLELAB_TEST_CONNECT_LOG=str(connect_log),
+def run_cli(argv: list[str], home: Path, connect_log: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, ROLELAB_HOME=str(home), PYTHONPATH=str(GUARD_DIR), ROLELAB_TEST_CONNECT_LOG=str(connect_log),
                AWS_ENDPOINT_URL=NOWHERE)
     return subprocess.run([sys.executable, "-m", "labs.cli", *argv], capture_output=True, text=True,
                           cwd=PROJECT_DIR, env=env, stdin=subprocess.DEVNULL, timeout=60)
@@ -296,13 +291,10 @@ def prepare(c: Case, tmp_path: Path, lab: Lab | None) -> tuple[Path, Path, list[
         text = content.replace("{in}", str(inputs)) if isinstance(content, str) else content
         path.write_bytes(text.encode() if isinstance(text, str) else text)
         path.chmod(c.modes.get(name, 0o644))
-    if lab is not None:
-        home = lab.home
-    elif c.home_is_file:
-        home = tmp_path / "home"
+    home = lab.home if lab is not None else tmp_path / "home"
+    if lab is None and c.home_is_file:
         home.write_text("not a directory\n")
-    else:
-        home = tmp_path / "home"
+    elif lab is None:
         home.mkdir()
         for name, content in c.home.items():
             (home / name).parent.mkdir(parents=True, exist_ok=True)
@@ -312,14 +304,14 @@ def prepare(c: Case, tmp_path: Path, lab: Lab | None) -> tuple[Path, Path, list[
     return inputs, home, argv
 
 
-def check_refused(c: Case, tmp_path: Path, guard: Path, lab: Lab | None = None) -> subprocess.CompletedProcess:
+def check_refused(c: Case, tmp_path: Path, lab: Lab | None = None) -> subprocess.CompletedProcess:
     inputs, home, argv = prepare(c, tmp_path, lab)
     connect_log = tmp_path / "connects.log"
-    stacks_before = stacks_in(home) if home.is_dir() else []
+    stacks_before = stacks_in(home)
     home_files_before = sorted(str(p) for p in home.rglob("*")) if home.is_dir() and lab is None else []
     pids_before = processes_mentioning(str(home))
 
-    proc = run_cli(argv, home, connect_log, guard)
+    proc = run_cli(argv, home, connect_log)
 
     shown = f"rolelab {' '.join(argv)}\n--- exit {proc.returncode}\n--- stderr\n{proc.stderr}--- stdout\n{proc.stdout}"
     assert proc.returncode == 2, shown
@@ -330,7 +322,7 @@ def check_refused(c: Case, tmp_path: Path, guard: Path, lab: Lab | None = None) 
     assert proc.stdout == "", shown
     connects = connect_log.read_text() if connect_log.exists() else ""
     assert connects == "", f"the refused command opened connections (pid host port):\n{connects}"
-    assert (stacks_in(home) if home.is_dir() else []) == stacks_before, "a stack directory was created"
+    assert stacks_in(home) == stacks_before, "a stack directory was created"
     if lab is None and home.is_dir():
         made = sorted(set(str(p) for p in home.rglob("*")) - set(home_files_before))
         assert all("/logs" in m[len(str(home)):] for m in made), f"state was written: {made}"
@@ -348,15 +340,15 @@ def test_the_table_is_big_and_ids_are_unique():
 
 
 @pytest.mark.parametrize("c", LAB_FREE, ids=[c.id for c in LAB_FREE])
-def test_bad_input_exits_2_in_one_line_and_leaves_nothing(c: Case, tmp_path: Path, guard_dir: Path):
-    check_refused(c, tmp_path, guard_dir)
+def test_bad_input_exits_2_in_one_line_and_leaves_nothing(c: Case, tmp_path: Path):
+    check_refused(c, tmp_path)
 
 
 @pytest.mark.parametrize("c", WITH_LAB, ids=[c.id for c in WITH_LAB])
-def test_bad_input_against_a_running_lab_changes_nothing(c: Case, tmp_path: Path, guard_dir: Path, lab: Lab):
+def test_bad_input_against_a_running_lab_changes_nothing(c: Case, tmp_path: Path, lab: Lab):
     state_before = cloud_state(lab.outputs)
     logs_before = sshd_logs(lab.home)
-    check_refused(c, tmp_path, guard_dir, lab)
+    check_refused(c, tmp_path, lab)
     assert cloud_state(lab.outputs) == state_before, "the lab cloud's IAM or EC2 state changed"
     assert sshd_logs(lab.home) == logs_before, "a host's sshd saw a connection"
     assert stacks_in(lab.home) == [LAB_STACK]

@@ -15,8 +15,9 @@ import pytest
 from labs.cli import main
 from labs.cloud import local
 from labs.cloud.paths import StackPaths
-from labs.cloud.procs import PidRecord, descendants, wait_for
+from labs.cloud.procs import PidRecord, cmdline, descendants, wait_for
 from labs.outputs import LabOutputs
+from labs.sshcmd import openssh_argv
 from tests.offline.conftest import cloud, host_status, ours_listening
 
 STACK = "faults"
@@ -138,9 +139,9 @@ def test_a_killed_lab_cloud_is_cleaned_up_by_recorded_pid():
     paths = StackPaths.for_stack("sigkill")
     records = [r for _, r in PidRecord.read_all(paths.pids)]
     cloud_pid = next(r.pid for r in records if r.role == "cloud")
-    session = subprocess.Popen(["ssh", *_ssh_args(outputs, outputs.host("no-role")), "sleep 60"])
+    session = subprocess.Popen(openssh_argv(outputs, outputs.host("no-role"), command=["sleep 60"]))
     try:
-        assert wait_for(lambda: any("sleep 60" in _cmd(p) for r in records if r.role == "sshd"
+        assert wait_for(lambda: any("sleep 60" in cmdline(p) for r in records if r.role == "sshd"
                                     for p in descendants(r.pid)), 10)
         os.kill(cloud_pid, signal.SIGKILL)
         assert wait_for(lambda: local.status("sigkill")["state"] == "crashed", 10)
@@ -153,19 +154,7 @@ def test_a_killed_lab_cloud_is_cleaned_up_by_recorded_pid():
         local.down("sigkill")
     ports = [h.port for h in outputs.hosts] + [int(outputs.endpoint.rsplit(":", 1)[1])]
     assert not ours_listening(set(ports)), "a port of the killed stack is still listening"
-    assert not any(os.path.exists(f"/proc/{r.pid}") and _cmd(r.pid) and r.marker in _cmd(r.pid) for r in records)
-    assert not any("sleep 60" in _cmd(int(p)) for p in os.listdir("/proc") if p.isdigit())
+    assert not any(os.path.exists(f"/proc/{r.pid}") and cmdline(r.pid) and r.marker in cmdline(r.pid) for r in records)
+    assert not any("sleep 60" in cmdline(int(p)) for p in os.listdir("/proc") if p.isdigit())
     assert not paths.root.exists()
 
-
-def _cmd(pid: int) -> str:
-    try:
-        return open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode()
-    except OSError:
-        return ""
-
-
-def _ssh_args(outputs: LabOutputs, host) -> list[str]:
-    from labs.sshcmd import openssh_argv
-
-    return openssh_argv(outputs, host)[1:]

@@ -17,6 +17,7 @@ import pytest
 from botocore.exceptions import ClientError, WaiterError
 
 from labs import sweep
+from labs.cli import build_parser
 from labs.cloud import local
 from labs.cloud.paths import StackPaths
 from labs.errors import ExitStatus, InfraError, UsageError
@@ -106,10 +107,8 @@ def cloud() -> Iterator[Cloud]:
 
 
 def _args(*argv: str) -> argparse.Namespace:
-    """The real sweep flags, through the add_parser that labs.cli wires in."""
-    parser = argparse.ArgumentParser(prog="rolelab")
-    sweep.add_parser(parser.add_subparsers(dest="command"))
-    return parser.parse_args(["sweep", *argv])
+    """The real sweep flags, as `rolelab sweep` parses them."""
+    return build_parser().parse_args(["sweep", *argv])
 
 
 def _found(plan: sweep.SweepPlan) -> dict[str, set[str]]:

@@ -1,34 +1,28 @@
-"""`rolelab verify` on a real lab: all green, then each kind of check broken on purpose."""
+"""`rolelab verify` on a real lab: all green, then each kind of check broken on purpose.
+
+Runs on the session's shared lab (tests/offline/conftest.py); every test puts back what it broke.
+"""
 
 from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
-from typing import Iterator
 
 import pytest
 
 from labs.cli import main
 from labs.cloud import local
+from labs.cloud.paths import StackPaths
 from labs.operator import operator_clients
-from labs.outputs import LabOutputs
 from labs.policies import SUPPORTED
 from tests.offline.conftest import cloud, host_status, ssh
 
-STACK = "verify"
 CHECK_KINDS = {"imds-tokenless", "imds-credentials", "iam-list-users", "iam-list-roles", "iam-create-user",
                "sts-caller-identity", "nothing-stored"}
 
 
-@pytest.fixture(scope="module")
-def lab() -> Iterator[LabOutputs]:
-    local.down(STACK)
-    yield local.up({}, stack=STACK).outputs
-    local.down(STACK)
-
-
-def verify(capsys, *extra: str) -> tuple[int, dict]:
-    code = main(["verify", "--local", "--stack", STACK, "--json", "--quiet", *extra])
+def verify(lab, capsys, *extra: str) -> tuple[int, dict]:
+    code = main(["verify", "--local", "--stack", lab.stack, "--json", "--quiet", *extra])
     return code, json.loads(capsys.readouterr().out)
 
 
@@ -38,7 +32,7 @@ def by_check(report: dict, host: str) -> dict[str, dict]:
 
 def test_a_healthy_lab_passes_every_check_kind_and_writes_junit(lab, capsys, tmp_path):
     junit = tmp_path / "r.xml"
-    code, report = verify(capsys, "--junit", str(junit))
+    code, report = verify(lab, capsys, "--junit", str(junit))
     assert code == 0, [r for r in report["results"] if r["status"] != "pass"]
     assert {r["check"] for r in report["results"]} == CHECK_KINDS
     assert all(r["status"] == "pass" for r in report["results"])
@@ -56,7 +50,7 @@ def test_an_extra_policy_is_caught_and_the_created_user_is_cleaned_up(lab, capsy
     iam.attach_role_policy(RoleName="DemoRoleForEC2", PolicyArn="arn:aws:iam::aws:policy/IAMFullAccess")
     try:
         junit = tmp_path / "broken.xml"
-        code, report = verify(capsys, "--settle", "1", "--junit", str(junit))
+        code, report = verify(lab, capsys, "--settle", "1", "--junit", str(junit))
     finally:
         iam.detach_role_policy(RoleName="DemoRoleForEC2", PolicyArn="arn:aws:iam::aws:policy/IAMFullAccess")
     assert code == 1
@@ -77,7 +71,7 @@ def test_a_detached_policy_shows_expected_versus_observed(lab, capsys):
     arn = SUPPORTED["IAMReadOnlyAccess"].arn
     iam.detach_role_policy(RoleName="DemoRoleForEC2", PolicyArn=arn)
     try:
-        code = main(["verify", "--local", "--stack", STACK, "--quiet", "--settle", "1"])
+        code = main(["verify", "--local", "--stack", lab.stack, "--quiet", "--settle", "1"])
         text = capsys.readouterr().out
     finally:
         iam.attach_role_policy(RoleName="DemoRoleForEC2", PolicyArn=arn)
@@ -95,8 +89,7 @@ def test_a_stopped_sshd_is_unreachable_exit_3_and_the_other_host_is_still_verifi
     control = cloud(lab)
     control.request("POST", "/faults/sshd", {"action": "kill", "instance_id": no_role.instance_id})
     try:
-        code = main(["verify", "--local", "--stack", STACK, "--json", "--quiet", "--connect-budget", "2"])
-        report = json.loads(capsys.readouterr().out)
+        code, report = verify(lab, capsys, "--connect-budget", "2")
     finally:
         control.request("POST", "/faults/sshd", {"action": "restart", "instance_id": no_role.instance_id})
         local.wait_for(lambda: host_status(lab, no_role)["state"] == "ready", 10)
@@ -110,14 +103,13 @@ def test_a_stopped_sshd_is_unreachable_exit_3_and_the_other_host_is_still_verifi
 def test_a_swapped_host_key_fails_hard_and_no_command_is_sent(lab, capsys):
     host = lab.host("with-role")
     control = cloud(lab)
-    log = lab.known_hosts.rsplit("/", 1)[0] + f"/hosts/{host.instance_id}/sshd.log"
+    log = StackPaths.for_stack(lab.stack).host_dir(host.instance_id) / "sshd.log"
     control.request("POST", "/faults/sshd", {"action": "restart", "instance_id": host.instance_id, "host_key": "new"})
     local.wait_for(lambda: host_status(lab, host)["state"] == "ready", 10)
-    accepted_before = open(log).read().count("Accepted publickey")
+    accepted_before = log.read_text().count("Accepted publickey")
     try:
-        code = main(["verify", "--local", "--stack", STACK, "--json", "--quiet"])
-        report = json.loads(capsys.readouterr().out)
-        assert open(log).read().count("Accepted publickey") == accepted_before, "a session was opened"
+        code, report = verify(lab, capsys)
+        assert log.read_text().count("Accepted publickey") == accepted_before, "a session was opened"
     finally:
         control.request("POST", "/faults/sshd", {"action": "restart", "instance_id": host.instance_id,
                                                  "host_key": "restore"})
@@ -139,7 +131,7 @@ def test_every_check_kind_can_fail_and_imds_trouble_points_at_imds(lab, capsys):
     iam = operator_clients(lab)("iam")
     iam.attach_role_policy(RoleName="DemoRoleForEC2", PolicyArn="arn:aws:iam::aws:policy/IAMFullAccess")
     try:
-        code, report = verify(capsys, "--settle", "0.5")
+        code, report = verify(lab, capsys, "--settle", "0.5")
     finally:
         iam.detach_role_policy(RoleName="DemoRoleForEC2", PolicyArn="arn:aws:iam::aws:policy/IAMFullAccess")
         control.request("POST", "/faults/imds", {"instance_id": with_role.instance_id, "mode": "up"})
@@ -158,5 +150,5 @@ def test_every_check_kind_can_fail_and_imds_trouble_points_at_imds(lab, capsys):
     assert failed[("no-role", "iam-create-user")]["observed"] == "NoCredentials" or (
         ("with-role", "iam-create-user") in failed)
     # and the lab is healthy again afterwards
-    code, report = verify(capsys)
+    code, report = verify(lab, capsys)
     assert code == 0, [r for r in report["results"] if r["status"] != "pass"]
