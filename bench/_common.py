@@ -22,6 +22,7 @@ import tempfile
 import threading
 import time
 from contextlib import contextmanager
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
@@ -37,7 +38,8 @@ CORES = os.cpu_count() or 1
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from labs.cloud.procs import descendants, process_tree  # noqa: E402  (after the path is set)
+from labs.cloud.paths import StackPaths  # noqa: E402  (after the path is set)
+from labs.cloud.procs import descendants, process_tree  # noqa: E402
 
 
 # -- environment ------------------------------------------------------------------------
@@ -61,12 +63,17 @@ def isolate(prefix: str) -> Path:
     return home
 
 
+def _leftovers(directory: Path) -> list[str]:
+    """What a stack directory still holds (first 20 paths), for a warning."""
+    return sorted(str(p.relative_to(directory)) for p in directory.rglob("*"))[:20] if directory.exists() else []
+
+
 def _cleanup(home: Path) -> None:
     """Safety net: take down any stack a crashed run left, then remove the temp home."""
     stacks = home / "rolelab" / "stacks"
     for stack in sorted(p.name for p in stacks.iterdir()) if stacks.is_dir() else []:
-        left = sorted(str(p.relative_to(stacks / stack)) for p in (stacks / stack).rglob("*"))[:20]
-        print(f"cleanup: taking down leftover stack {stack!r} (holding {left})", file=sys.stderr)
+        print(f"cleanup: taking down leftover stack {stack!r} (holding {_leftovers(stacks / stack)})",
+              file=sys.stderr)
         down(stack)
         if os.environ.get("ROLELAB_BENCH_KEEP") is None:
             os.environ["ROLELAB_BENCH_KEEP"] = "1"  # keep the logs of a run that left something behind
@@ -144,11 +151,6 @@ def rolelab(*args: str, check: bool = True, **kwargs: Any) -> Measured:
     return result
 
 
-def children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def self_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -158,19 +160,14 @@ def self_cpu() -> float:
 
 FLAKES: list[dict[str, str]] = []  # `local up` failures that were retried (reported in each JSON)
 
-def stack_dir(stack: str) -> Path:
-    return Path(os.environ["ROLELAB_HOME"]) / "stacks" / stack
-
-
 def down(stack: str) -> Measured | None:
-    if not stack_dir(stack).exists():
+    directory = StackPaths.for_stack(stack).root
+    if not directory.exists():
         return None
     result = rolelab("local", "down", "--stack", stack, check=False)
-    if result.rc != 0 or stack_dir(stack).exists():
-        left = sorted(str(p.relative_to(stack_dir(stack))) for p in stack_dir(stack).rglob("*"))[:20] \
-            if stack_dir(stack).exists() else []
+    if result.rc != 0 or directory.exists():
         print(f"WARNING: `rolelab local down --stack {stack}` exit {result.rc}: {result.stdout.strip()} "
-              f"{result.stderr.strip()[-300:]}; left behind: {left}", file=sys.stderr, flush=True)
+              f"{result.stderr.strip()[-300:]}; left behind: {_leftovers(directory)}", file=sys.stderr, flush=True)
     return result
 
 
@@ -211,23 +208,37 @@ def parse_up_seconds(stdout: str) -> float | None:
 def outputs(stack: str):
     from labs import outputs as lab_outputs
 
-    return lab_outputs.load(stack_dir(stack) / "outputs.json")
-
-
-def cloud_info(stack: str) -> dict[str, Any]:
-    return json.loads((stack_dir(stack) / "cloud.json").read_text())
+    return lab_outputs.load(StackPaths.for_stack(stack).outputs)
 
 
 def cloud_status(stack: str) -> dict[str, Any]:
     return json.loads(rolelab("local", "status", "--stack", stack, "--json").stdout)
 
 
-def host_env(stack: str, host) -> dict[str, str]:
-    """The environment a command gets on the host, read over SSH (`rolelab ssh HOST --local -- env`)."""
-    args = ["ssh", host.name, "--local", "--stack", stack]
-    if len({h.student for h in outputs(stack).hosts}) > 1:
-        args += ["--student", host.student]
-    text = rolelab(*args, "--", "env").stdout
+def lab_pids(stack: str) -> tuple[int, list[int]]:
+    """The lab cloud's PID and every host's sshd PID."""
+    status = cloud_status(stack)
+    return status["pid"], [h["sshd_pid"] for h in status["hosts"]]
+
+
+def verify_cli(stack: str, cloud_pid: int, sshd_pids: list[int]) -> dict[str, Any]:
+    """`rolelab verify --local` as a user runs it, with the CPU the lab cloud and the hosts spent meanwhile.
+    Nothing samples during it (a sampler's CPU would be taken from verify)."""
+    with CpuBudget(cloud_pid, sshd_pids) as budget:
+        m = rolelab("verify", "--local", "--stack", stack, "-q", "--json", check=False)
+    report = json.loads(m.stdout)
+    return {"wall": m.wall, "cli_cpu": m.cpu, "rc": m.rc, "report_seconds": report.get("seconds"),
+            "passed": report["summary"]["passed"], "checks": len(report["results"]),
+            "verifier_maxrss_mb": mb(m.maxrss_kb), "cloud_cpu": budget.cloud, "hosts_cpu": budget.hosts,
+            "check_seconds": [r["seconds"] for r in report["results"]]}
+
+
+def host_env(outputs, host) -> dict[str, str]:
+    """The environment a command gets on the host, read over SSH (the command `rolelab ssh` runs)."""
+    from labs.sshcmd import openssh_argv
+
+    text = subprocess.run(openssh_argv(outputs, host, command=["env"]), capture_output=True, text=True,
+                          check=True, timeout=60).stdout
     env = dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
     for name in ("SSH_CONNECTION", "SSH_CLIENT", "SSH_TTY", "_", "SHLVL"):
         env.pop(name, None)
@@ -235,6 +246,14 @@ def host_env(stack: str, host) -> dict[str, str]:
 
 
 # -- the aws CLI floor ----------------------------------------------------------------------
+
+def aws_runs(outputs, checks) -> list[tuple[dict[str, str], str]]:
+    """(host environment, command) for every aws CLI run among the checks: what the floor runs locally."""
+    with ThreadPoolExecutor(max_workers=4) as pool:  # one SSH round trip per host; not timed
+        envs = dict(zip([h.label for h in outputs.hosts], pool.map(lambda h: host_env(outputs, h), outputs.hosts),
+                        strict=True))
+    return [(envs[h.label], command) for h, command in aws_commands(checks)]
+
 
 def aws_commands(checks) -> list[tuple[Any, str]]:
     """(host, command) for every check that is an aws CLI run (the rest are curl/shell scripts)."""
@@ -291,7 +310,7 @@ def pss_kb(pid: int) -> int | None:
         for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
             if line.startswith("Pss:"):
                 return int(line.split()[1])
-    except (OSError, PermissionError):
+    except OSError:
         return None
     return None
 
@@ -308,15 +327,13 @@ class MemorySampler:
     """Peak of the summed memory of process groups while something runs (a daemon thread).
 
     groups: name -> (callable returning root PIDs, whether their descendants count too).
-    RSS (statm) every `interval` s, PSS (smaps_rollup) every `pss_every`-th tick: RSS double-counts
-    pages that forked sshds share; PSS splits them, so the PSS sum is the machine's real cost.
+    RSS (statm) and PSS (smaps_rollup) every `interval` s: RSS double-counts pages that forked sshds
+    share; PSS splits them, so the PSS sum is the machine's real cost.
     """
 
-    def __init__(self, groups: dict[str, tuple[Callable[[], list[int]], bool]], interval: float = 0.2,
-                 pss_every: int = 5):
+    def __init__(self, groups: dict[str, tuple[Callable[[], list[int]], bool]], interval: float = 0.2):
         self.groups = groups
         self.interval = interval
-        self.pss_every = pss_every
         self.peak_rss: dict[str, int] = {g: 0 for g in groups}
         self.peak_pss: dict[str, int] = {g: 0 for g in groups}
         self.peak_total_rss = 0
@@ -347,11 +364,10 @@ class MemorySampler:
             for g, value in rss.items():
                 self.peak_rss[g] = max(self.peak_rss[g], value)
             self.peak_total_rss = max(self.peak_total_rss, sum(rss.values()))
-            if tick % self.pss_every == 0:
-                pss = {g: sum(pss_kb(p) or 0 for p in ps) for g, ps in pids.items()}
-                for g, value in pss.items():
-                    self.peak_pss[g] = max(self.peak_pss[g], value)
-                self.peak_total_pss = max(self.peak_total_pss, sum(pss.values()))
+            pss = {g: sum(pss_kb(p) or 0 for p in ps) for g, ps in pids.items()}
+            for g, value in pss.items():
+                self.peak_pss[g] = max(self.peak_pss[g], value)
+            self.peak_total_pss = max(self.peak_total_pss, sum(pss.values()))
             tick += 1
             self.samples = tick
             self._stop.wait(self.interval)
@@ -436,8 +452,6 @@ def _jsonable(value: Any) -> Any:
         d = asdict(value)
         d["stdout"], d["stderr"] = d["stdout"][-500:], d["stderr"][-500:]
         return d
-    if isinstance(value, Path):
-        return str(value)
     return str(value)
 
 

@@ -8,8 +8,8 @@ Per repeat and class size, in the same run:
            environment, CPU of those children (RUSAGE_CHILDREN) divided by the cores;
   memory   a second, untimed verify while a sampler adds up the memory of the lab cloud, every sshd
            with all it forks (sessions, bash, aws CLI) and the verifier (peak RSS and PSS sums);
-  what-if  optional (--what-if 3,4,3n): the Verifier in a fresh process with pool size N, `n` adding
-           TCP_NODELAY to its sockets (a bench-only monkeypatch; no production change).
+  what-if  optional (--what-if 3,4): the Verifier in a fresh process with pool size N (bench-only;
+           no production change).
 verify and floor alternate which goes first.
 
     .venv/bin/python bench/bench_class.py [--repeat N] [--sizes 1,5,10,20] [--what-if 3,4]
@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -31,24 +30,13 @@ TARGET_UP_10 = 15.0  # s
 DEFAULT_SIZES = "1,5,10,20"
 
 
-def verify_measured(stack: str, cloud_pid: int, sshd_pids: list[int]) -> dict:
-    """The timed run: nothing samples meanwhile (a sampler's CPU would be taken from verify)."""
-    with c.CpuBudget(cloud_pid, sshd_pids) as budget:
-        m = c.rolelab("verify", "--local", "--stack", stack, "-q", "--json", check=False)
-    report = json.loads(m.stdout)
-    return {"wall": m.wall, "cli_cpu": m.cpu, "rc": m.rc, "report_seconds": report.get("seconds"),
-            "passed": report["summary"]["passed"], "checks": len(report["results"]),
-            "verifier_maxrss_mb": c.mb(m.maxrss_kb), "cloud_cpu": budget.cloud, "hosts_cpu": budget.hosts,
-            "check_seconds": [r["seconds"] for r in report["results"]]}
-
-
 def memory_measured(stack: str, cloud_pid: int, sshd_pids: list[int]) -> dict:
     """A second, untimed verify with the memory sampler: the lab cloud (its own process: its children
     are the sshds), every sshd with all it forks (sessions, bash, aws CLI), the verifier."""
     verifier: list[int] = []
     groups = {"cloud": (lambda: [cloud_pid], False), "hosts": (lambda: list(sshd_pids), True),
               "verifier": (lambda: list(verifier), True)}
-    with c.MemorySampler(groups, pss_every=1) as sampler:
+    with c.MemorySampler(groups) as sampler:
         m = c.rolelab("verify", "--local", "--stack", stack, "-q", "--json", check=False, on_start=verifier.append)
     return {"wall": m.wall, "rc": m.rc, "verifier_maxrss_mb": c.mb(m.maxrss_kb), **sampler.result()}
 
@@ -66,15 +54,6 @@ import _common as c
 from labs.operator import operator_clients
 from labs.verify.runner import Status, Verifier
 from labs.verify.suite import lab_checks
-if sys.argv[4] == "nodelay":  # what-if: TCP_NODELAY on each host's connection (paramiko leaves Nagle on)
-    import socket
-    from labs.verify.session import HostSession
-    plain = HostSession._connect
-    def _connect(self):
-        info = plain(self)
-        self.client.get_transport().sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return info
-    HostSession._connect = _connect
 outputs = c.outputs(sys.argv[1])
 started = time.perf_counter()
 with Verifier(outputs, workers=int(sys.argv[2]), operator=operator_clients(outputs)) as verifier:
@@ -84,10 +63,8 @@ print(json.dumps({"run_wall": time.perf_counter() - started, "passed": sum(r.sta
 
 
 def what_if_run(stack: str, variant: str) -> dict:
-    """What-if (no production change): the Verifier in a fresh process with another pool size
-    ("4"), optionally with TCP_NODELAY on its connections ("3n")."""
-    workers, nodelay = int(variant.rstrip("n")), variant.endswith("n")
-    m = c.run_measured([c.PYTHON, "-c", WHAT_IF, stack, str(workers), str(c.BENCH), "nodelay" if nodelay else "-"])
+    """What-if (no production change): the Verifier in a fresh process with another pool size ("4")."""
+    m = c.run_measured([c.PYTHON, "-c", WHAT_IF, stack, variant, str(c.BENCH)])
     return {"variant": variant, "wall": m.wall, "rc": m.rc, **(json.loads(m.stdout) if m.rc == 0 else {})}
 
 
@@ -97,17 +74,14 @@ def one_size(students: int, i: int, floor_first: bool, what_if: list[str]) -> di
     stack = f"bench-class{students}-{i}"
     row: dict = {"students": students, "load_before": c.loadavg()}
     with c.stack_up(stack, students) as up:
-        status = c.cloud_status(stack)
-        cloud_pid, sshd_pids = status["pid"], [h["sshd_pid"] for h in status["hosts"]]
+        cloud_pid, sshd_pids = c.lab_pids(stack)
         outputs = c.outputs(stack)
         checks = lab_checks(outputs)
-        with ThreadPoolExecutor(max_workers=4) as pool:  # reading each host's env over SSH; not timed
-            envs = dict(zip([h.label for h in outputs.hosts], pool.map(lambda h: c.host_env(stack, h), outputs.hosts), strict=True))
-        aws_runs = [(envs[h.label], command) for h, command in c.aws_commands(checks)]
+        aws_runs = c.aws_runs(outputs, checks)
         row.update(hosts=len(outputs.hosts), checks=len(checks), aws_runs=len(aws_runs), up_wall=up["up"].wall,
                    up_seconds=up["up_seconds"], cloud_rss_idle_mb=c.mb(c.rss_kb(cloud_pid)))
         steps = [("floor", lambda: floor_measured(stack, aws_runs, cloud_pid)),
-                 ("verify", lambda: verify_measured(stack, cloud_pid, sshd_pids))]
+                 ("verify", lambda: c.verify_cli(stack, cloud_pid, sshd_pids))]
         for name, step in (steps if floor_first else steps[::-1]):
             row[name] = step()
         row["memory"] = memory_measured(stack, cloud_pid, sshd_pids)
@@ -125,9 +99,8 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--sizes", default=DEFAULT_SIZES, help="class sizes; other than the default, the JSON is "
                         "bench/out/bench_class-SIZES.json")
-    parser.add_argument("--what-if", default="", metavar="3,4,3n",
-                        help="also run the Verifier in a fresh process with these pool sizes (default pool: cores + 1);"
-                             " a trailing n adds TCP_NODELAY to its connections")
+    parser.add_argument("--what-if", default="", metavar="3,4",
+                        help="also run the Verifier in a fresh process with these pool sizes (default pool: cores + 1)")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     what_if = [w for w in args.what_if.split(",") if w]
@@ -210,8 +183,7 @@ def main() -> int:
 
     figures_what_if = []
     if what_if:
-        print("\n-- what-if (bench-only, no production change): Verifier in a fresh process; N = pool size,"
-              " n = TCP_NODELAY")
+        print("\n-- what-if (bench-only, no production change): Verifier in a fresh process; N = pool size")
         for n in sizes:
             for k, w in enumerate(what_if):
                 walls = [x["what_if"][k]["wall"] for x in rows[n]]
@@ -250,7 +222,7 @@ def main() -> int:
     name = "bench_class" if args.sizes == DEFAULT_SIZES else f"bench_class-{args.sizes.replace(',', '_')}"
     c.write_json(name, {"machine": info, "load_end": c.loadavg(), "repeat": args.repeat, "sizes": sizes,
                                  "table": table, "figures": figures, "what_if": figures_what_if,
-                                 "rows": {str(n): [{k: v for k, v in r.items()} for r in rs] for n, rs in rows.items()}})
+                                 "rows": {str(n): rs for n, rs in rows.items()}})
     return 0
 
 

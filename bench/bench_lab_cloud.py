@@ -31,9 +31,7 @@ TARGET_PER_HOST_MB = 15.0
 CLASS = 5  # students in the bigger stack; 2 hosts each
 
 MOTO_CHILD = """
-import os, sys, threading
-os.environ["INITIAL_NO_AUTH_ACTION_COUNT"] = "0"
-os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
+import sys, threading  # moto's settings come in the environment (see moto_floor)
 from moto.server import ThreadedMotoServer
 server = ThreadedMotoServer(ip_address="127.0.0.1", port=int(sys.argv[1]), verbose=False)
 server.start()

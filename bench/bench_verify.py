@@ -108,17 +108,6 @@ def child_verifier(stack: str) -> None:
 
 # -- measurements --------------------------------------------------------------------------
 
-def verify_cli(stack: str, pids: tuple[int, list[int]]) -> dict:
-    with c.CpuBudget(*pids) as budget:
-        m = c.rolelab("verify", "--local", "--stack", stack, "-q", "--json", check=False)
-    report = json.loads(m.stdout)
-    results = report.get("results") or report.get("checks") or []
-    passed = sum(1 for r in results if r.get("status") == "pass")
-    return {"wall": m.wall, "cpu": m.cpu, "rc": m.rc, "passed": passed, "checks": len(results),
-            "maxrss_mb": c.mb(m.maxrss_kb), "report_seconds": report.get("seconds"),
-            "cloud_cpu": budget.cloud, "hosts_cpu": budget.hosts}
-
-
 def openssh_loop(stack: str) -> dict:
     from labs.sshcmd import openssh_argv
     from labs.verify.result import CommandResult
@@ -214,13 +203,11 @@ def main() -> int:
     with c.stack_up(STACK, 1) as up:
         outputs = c.outputs(STACK)
         checks = lab_checks(outputs)
-        envs = {h.label: c.host_env(STACK, h) for h in outputs.hosts}
-        aws_runs = [(envs[h.label], cmd) for h, cmd in c.aws_commands(checks)]
+        aws_runs = c.aws_runs(outputs, checks)
         print(f"   lab up in {up['up'].wall:.1f} s: {len(outputs.hosts)} hosts, {len(checks)} checks, "
               f"{len(aws_runs)} of them aws CLI runs", flush=True)
-        status = c.cloud_status(STACK)
-        pids = (status["pid"], [h["sshd_pid"] for h in status["hosts"]])
-        steps = {"verify": lambda s: verify_cli(s, pids), "openssh": openssh_loop, "testinfra": testinfra_run,
+        pids = c.lab_pids(STACK)
+        steps = {"verify": lambda s: c.verify_cli(s, *pids), "openssh": openssh_loop, "testinfra": testinfra_run,
                  "inproc": verifier_run, "floor": lambda s: c.aws_floor(aws_runs)}
         order = list(steps)
         for i in range(args.repeat):
@@ -268,7 +255,7 @@ def main() -> int:
                           TARGET_CPU_PER_CHECK_MS, per_check))
     pt = [r["inproc"]["process_time"] * 1000 / n for r in runs]
     figures.append(c.line("Verifier.run process_time per check", c.median(pt), "ms", TARGET_CPU_PER_CHECK_MS, pt))
-    cli = [r["verify"]["cpu"] * 1000 / n for r in runs]
+    cli = [r["verify"]["cli_cpu"] * 1000 / n for r in runs]
     figures.append(c.line("whole CLI process CPU per check (incl. start, imports)", c.median(cli), "ms", runs=cli))
     figures.append(c.line("imports of the in-process child, CPU", c.median(col("inproc", "cpu_import")), "s",
                           runs=col("inproc", "cpu_import")))
@@ -278,7 +265,7 @@ def main() -> int:
                           runs=col("verify", "cloud_cpu")))
     figures.append(c.line("verify: report's own duration (after start-up)", med("verify", "report_seconds"), "s",
                           runs=col("verify", "report_seconds")))
-    figures.append(c.line("verify CLI peak RSS", med("verify", "maxrss_mb"), "MB", runs=col("verify", "maxrss_mb")))
+    figures.append(c.line("verify CLI peak RSS", med("verify", "verifier_maxrss_mb"), "MB", runs=col("verify", "verifier_maxrss_mb")))
     print("\n-- floor: the same aws CLI runs, locally, CPU / cores")
     figures.append(c.line("aws CLI CPU per run (user+sys)", med("floor", "cpu_per_run"), "s",
                           runs=col("floor", "cpu_per_run")))
@@ -286,7 +273,7 @@ def main() -> int:
                           runs=col("floor", "floor_wall")))
     multiple = [r["verify"]["wall"] / r["floor"]["floor_wall"] for r in runs]
     figures.append(c.line("verify CLI wall / floor", c.median(multiple), "x", runs=multiple))
-    cpu_multiple = [(r["verify"]["hosts_cpu"] + r["verify"]["cloud_cpu"] + r["verify"]["cpu"]) / r["floor"]["cpu"]
+    cpu_multiple = [(r["verify"]["hosts_cpu"] + r["verify"]["cloud_cpu"] + r["verify"]["cli_cpu"]) / r["floor"]["cpu"]
                     for r in runs]
     figures.append(c.line("verify CPU (hosts + lab cloud + CLI) / aws CLI CPU", c.median(cpu_multiple), "x",
                           runs=cpu_multiple, note="load-independent"))

@@ -16,8 +16,10 @@ missing_system_tools() {
   command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
   command -v ssh >/dev/null 2>&1 && command -v ssh-keygen >/dev/null 2>&1 || missing+=(openssh-client)
   command -v curl >/dev/null 2>&1 || missing+=(curl)
+  # Debian's python3 makes venvs only with python3-venv (ensurepip)
+  "${PYTHON:-python3}" -c 'import ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
   case ",$EXTRAS," in
-    *,test,*) command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || missing+=(chromium) ;;
+    *,test,*) [ -x /usr/bin/chromium ] || missing+=(chromium) ;;  # the path the browser tests use
   esac
   echo "${missing[@]:-}"
 }
@@ -43,15 +45,15 @@ install_python_env() {
     say "Python 3.10 or newer is needed as '$python' (set PYTHON=/path/to/python3.x)"
     exit 2
   fi
-  if [ ! -x "$VENV/bin/python" ]; then
+  if ! "$VENV/bin/python" -m pip --version >/dev/null 2>&1; then  # absent, or half-made by a failed run
     say "creating $VENV"
-    "$python" -m venv "$VENV"
+    "$python" -m venv --clear "$VENV"
   fi
   local want have stamp="$VENV/.rolelab-installed"
   want="$(cat "$ROOT/pyproject.toml" "$ROOT/requirements.txt" | sha256sum | cut -c1-16)"
   have="$(cat "$stamp" 2>/dev/null || true)"
-  # Up to date when the project files are unchanged and the installed extras include ours
-  # (a venv made by test.sh serves demo.sh as it is).
+  # Up to date when the project files are unchanged and the extras installed are ours, or when
+  # ours are none (a venv made by test.sh serves demo.sh as it is).
   if [ "${have%%\[*}" != "$want" ] || { [ -n "$EXTRAS" ] && [[ "$have" != *"[$EXTRAS]"* ]]; }; then
     say "installing the project into .venv${EXTRAS:+ with [$EXTRAS]} (first run takes a minute)"
     local log="$VENV/rolelab-pip.log"
