@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
@@ -17,13 +18,21 @@ from labs.outputs import HostRecord, LabOutputs
 from labs.sshcmd import openssh_argv
 
 
+@contextmanager
+def stack_up(stack: str, values: dict[str, str] | None = None) -> Iterator[LabOutputs]:
+    """A stack of its own for a test or module, taken down afterwards (and before: an interrupted run's)."""
+    local.down(stack)
+    try:
+        yield local.up(values or {}, stack=stack).outputs
+    finally:
+        local.down(stack)
+
+
 @pytest.fixture(scope="session")
 def lab() -> Iterator[LabOutputs]:
     """One student's lab, shared by tests that leave it as they found it."""
-    local.down("offline")
-    result = local.up({}, stack="offline")
-    yield result.outputs
-    local.down("offline")
+    with stack_up("offline") as outputs:
+        yield outputs
 
 
 def cloud(outputs: LabOutputs) -> CloudClient:

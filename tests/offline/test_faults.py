@@ -18,16 +18,15 @@ from labs.cloud.paths import StackPaths
 from labs.cloud.procs import PidRecord, cmdline, descendants, wait_for
 from labs.outputs import LabOutputs
 from labs.sshcmd import openssh_argv
-from tests.offline.conftest import cloud, host_status, ours_listening
+from tests.offline.conftest import cloud, host_status, ours_listening, stack_up
 
 STACK = "faults"
 
 
 @pytest.fixture(scope="module")
 def lab() -> Iterator[LabOutputs]:
-    local.down(STACK)
-    yield local.up({"students": "2"}, stack=STACK).outputs
-    local.down(STACK)
+    with stack_up(STACK, {"students": "2"}) as outputs:
+        yield outputs
 
 
 def verify(capsys, *extra: str) -> tuple[int, dict]:

@@ -10,7 +10,7 @@ from labs.cloud import local
 from labs.cloud.paths import StackPaths
 from labs.cloud.procs import PidRecord, is_ours, port_open
 from labs.errors import UsageError
-from tests.offline.conftest import cloud, ours_listening, ssh
+from tests.offline.conftest import cloud, ours_listening, ssh, stack_up
 
 
 def our_processes(stack: str) -> list[int]:
@@ -80,6 +80,5 @@ def test_hosts_follow_ec2_state_stop_and_start(lab_for_state):
 
 @pytest.fixture
 def lab_for_state():
-    outputs = local.up({}, stack="state").outputs
-    yield outputs
-    local.down("state")
+    with stack_up("state") as outputs:
+        yield outputs

@@ -37,6 +37,7 @@ from labs.errors import UsageError
 from labs.outputs import LabOutputs
 from labs.plan import make_plan
 from labs.verify.session import HostKeyMismatch, HostSession
+from tests.offline.conftest import stack_up
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 STACK = "sec"
@@ -197,11 +198,8 @@ def imds(url: str, method: str = "GET", headers: dict | None = None) -> tuple[in
 
 @pytest.fixture(scope="module")
 def v1_lab(module_home: Path) -> Iterator[LabOutputs]:
-    local.down(V1_STACK)
-    try:
-        yield local.up({"imdsv1Demo": "true"}, stack=V1_STACK).outputs
-    finally:
-        local.down(V1_STACK)
+    with stack_up(V1_STACK, {"imdsv1Demo": "true"}) as outputs:
+        yield outputs
 
 
 def test_a_real_lab_answers_tokenless_imds_only_on_the_imdsv1_demo_host(v1_lab: LabOutputs):

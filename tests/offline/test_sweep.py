@@ -18,12 +18,12 @@ from botocore.exceptions import ClientError, WaiterError
 
 from labs import sweep
 from labs.cli import build_parser
-from labs.cloud import local
 from labs.cloud.paths import StackPaths
 from labs.errors import ExitStatus, InfraError, UsageError
 from labs.operator import operator_clients
 from labs.policies import SUPPORTED
 from labs.tags import lab_tags
+from tests.offline.conftest import stack_up
 
 STACK = "sweep"
 READ_ONLY = SUPPORTED["IAMReadOnlyAccess"].arn
@@ -87,9 +87,7 @@ def _add_foreign(clients, public_key: str) -> Foreign:
 
 @pytest.fixture(scope="module")
 def cloud() -> Iterator[Cloud]:
-    local.down(STACK)
-    try:
-        outputs = local.up({}, stack=STACK).outputs
+    with stack_up(STACK) as outputs:
         clients = operator_clients(outputs)
         # What the engine created, by type (not by tag: the tags are what is under test).
         created = json.loads(StackPaths.for_stack(STACK).resources.read_text())
@@ -102,8 +100,6 @@ def cloud() -> Iterator[Cloud]:
         public_key = StackPaths.for_stack(STACK).private_key.with_suffix(".pub").read_text()
         account = clients("sts").get_caller_identity()["Account"]
         yield Cloud(clients, account, lab, _add_foreign(clients, public_key))
-    finally:
-        local.down(STACK)
 
 
 def _args(*argv: str) -> argparse.Namespace:
