@@ -2,9 +2,9 @@
 
 import pulumi
 
-from labs.config import load_from_pulumi
-from labs.errors import ConfigError
-from labs.lab import Classroom
+from labs.core.errors import ConfigError
+from labs.program.config import load_from_pulumi
+from labs.program.lab import Classroom
 
 try:
     config = load_from_pulumi()

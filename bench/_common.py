@@ -21,11 +21,12 @@ import sys
 import tempfile
 import threading
 import time
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
@@ -38,9 +39,8 @@ CORES = os.cpu_count() or 1
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from labs.cloud.paths import StackPaths  # noqa: E402  (after the path is set)
-from labs.cloud.procs import descendants, process_tree  # noqa: E402
-
+from labs.labcloud.paths import StackPaths  # noqa: E402 (after the path is set)
+from labs.labcloud.procs import descendants, process_tree  # noqa: E402
 
 # -- environment ------------------------------------------------------------------------
 
@@ -206,7 +206,7 @@ def parse_up_seconds(stdout: str) -> float | None:
 
 
 def outputs(stack: str):
-    from labs import outputs as lab_outputs
+    from labs.core import outputs as lab_outputs
 
     return lab_outputs.load(StackPaths.for_stack(stack).outputs)
 
@@ -235,7 +235,7 @@ def verify_cli(stack: str, cloud_pid: int, sshd_pids: list[int]) -> dict[str, An
 
 def host_env(outputs, host) -> dict[str, str]:
     """The environment a command gets on the host, read over SSH (the command `rolelab ssh` runs)."""
-    from labs.sshcmd import openssh_argv
+    from labs.remote.openssh import openssh_argv
 
     text = subprocess.run(openssh_argv(outputs, host, command=["env"]), capture_output=True, text=True,
                           check=True, timeout=60).stdout
@@ -373,7 +373,7 @@ class MemorySampler:
             self._stop.wait(self.interval)
         self.cpu = time.thread_time() - started
 
-    def __enter__(self) -> "MemorySampler":
+    def __enter__(self) -> MemorySampler:
         self._thread.start()
         return self
 
@@ -500,7 +500,7 @@ class CpuBudget:
             pids.update(descendants(pid, tree))
         return proc_cpu(self.cloud_pid)[0], sum(sum(proc_cpu(p)) for p in pids)
 
-    def __enter__(self) -> "CpuBudget":
+    def __enter__(self) -> CpuBudget:
         self._before = self._read()
         return self
 

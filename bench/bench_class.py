@@ -51,9 +51,10 @@ WHAT_IF = """
 import json, sys, time
 sys.path.insert(0, sys.argv[3])
 import _common as c
-from labs.operator import operator_clients
-from labs.verify.runner import Status, Verifier
-from labs.verify.suite import lab_checks
+from labs.provision.operator import operator_clients
+from labs.lesson.findings import Status
+from labs.verify.runner import Verifier
+from labs.lesson.suite import lab_checks
 outputs = c.outputs(sys.argv[1])
 started = time.perf_counter()
 with Verifier(outputs, workers=int(sys.argv[2]), operator=operator_clients(outputs)) as verifier:
@@ -69,7 +70,7 @@ def what_if_run(stack: str, variant: str) -> dict:
 
 
 def one_size(students: int, i: int, floor_first: bool, what_if: list[str]) -> dict:
-    from labs.verify.suite import lab_checks
+    from labs.lesson.suite import lab_checks
 
     stack = f"bench-class{students}-{i}"
     row: dict = {"students": students, "load_before": c.loadavg()}

@@ -57,7 +57,7 @@ threading.Event().wait()
 
 def moto_floor(variant: str) -> dict:
     """Spawn -> first HTTP answer of a bare moto server; its RSS/PSS once it answers."""
-    from labs.cloud.procs import free_port
+    from labs.labcloud.procs import free_port
 
     port = free_port()
     env = dict(os.environ, INITIAL_NO_AUTH_ACTION_COUNT="0", MOTO_IAM_LOAD_MANAGED_POLICIES="true")
@@ -95,8 +95,8 @@ def parse_times(text: str) -> float | None:
 def aws_version_over_ssh(stack: str) -> dict:
     import paramiko
 
-    from labs.sshcmd import openssh_argv
-    from labs.verify.session import HostSession
+    from labs.remote.openssh import openssh_argv
+    from labs.remote.session import HostSession
 
     outputs = c.outputs(stack)
     host = outputs.host("with-role")

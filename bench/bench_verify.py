@@ -2,7 +2,7 @@
 
 On ONE local lab (1 student, 2 hosts), per repeat, in a rotating order:
   verify     `rolelab verify --local --stack S -q --json` (CLI wall; the CLI process's CPU);
-  openssh    a naive sequential loop of `ssh host 'command'` (labs.sshcmd.openssh_argv), one per check;
+  openssh    a naive sequential loop of `ssh host 'command'` (labs.remote.openssh.openssh_argv), one per check;
   testinfra  pytest-testinfra's paramiko backend, sequential `host.run(cmd)`, in a fresh interpreter
              (like the CLI: interpreter start, imports, connect, run) and timed in-process too;
   in-proc    labs.verify.runner.Verifier in a fresh interpreter: its own CPU (RUSAGE_SELF,
@@ -11,7 +11,7 @@ On ONE local lab (1 student, 2 hosts), per repeat, in a rotating order:
              (`rolelab ssh HOST --local -- env`), CPU from RUSAGE_CHILDREN, divided by the cores.
 Then the lab is taken down and `rolelab demo` is timed end to end.
 
-The commands are exactly `check.command` of labs.verify.suite.lab_checks(outputs); each
+The commands are exactly `check.command` of labs.lesson.suite.lab_checks(outputs); each
 baseline's results are classified with the check's own `evaluate`, so a baseline that got
 different answers would show in its "as expected" count.
 
@@ -45,8 +45,8 @@ def child_testinfra(stack: str) -> None:
     import paramiko
     import testinfra
 
-    from labs.verify.result import CommandResult
-    from labs.verify.suite import lab_checks
+    from labs.core.result import CommandResult
+    from labs.lesson.suite import lab_checks
 
     imported = time.perf_counter()
     outputs = c.outputs(stack)
@@ -85,9 +85,10 @@ def child_verifier(stack: str) -> None:
     import resource
 
     cpu0, started = c.self_cpu(), time.perf_counter()
-    from labs.operator import operator_clients
-    from labs.verify.runner import Status, Verifier, default_workers
-    from labs.verify.suite import lab_checks
+    from labs.lesson.findings import Status
+    from labs.lesson.suite import lab_checks
+    from labs.provision.operator import operator_clients
+    from labs.verify.runner import Verifier, default_workers
 
     cpu_import = c.self_cpu() - cpu0
     import_s = time.perf_counter() - started
@@ -109,9 +110,9 @@ def child_verifier(stack: str) -> None:
 # -- measurements --------------------------------------------------------------------------
 
 def openssh_loop(stack: str) -> dict:
-    from labs.sshcmd import openssh_argv
-    from labs.verify.result import CommandResult
-    from labs.verify.suite import lab_checks
+    from labs.core.result import CommandResult
+    from labs.lesson.suite import lab_checks
+    from labs.remote.openssh import openssh_argv
 
     outputs = c.outputs(stack)
     checks = lab_checks(outputs)
@@ -145,7 +146,7 @@ def channel_costs(stack: str, pids: tuple[int, list[int]], checks) -> dict:
     (the Verifier's HostSession): where verify's CPU beyond the aws CLI's goes."""
     import paramiko
 
-    from labs.verify.session import HostSession
+    from labs.remote.session import HostSession
 
     outputs = c.outputs(stack)
     host = outputs.host("with-role")
@@ -195,7 +196,7 @@ def main() -> int:
         child_verifier(args._verifier)
         return 0
 
-    from labs.verify.suite import lab_checks
+    from labs.lesson.suite import lab_checks
 
     info = c.header("bench_verify (issue 4): verify vs OpenSSH loop vs testinfra, CPU per check, demo, floor",
                     args.repeat)

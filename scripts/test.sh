@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# The test suite from nothing: system tools, .venv with the test extras, then pytest.
+# The test suite from nothing: system tools, .venv with the test extras, the import-linter
+# contracts and ruff, then pytest.
 # Extra arguments go to pytest (e.g. tests/unit -x).
 set -euo pipefail
 export ROLELAB_EXTRAS=test
 source "$(dirname "${BASH_SOURCE[0]}")/lib/bootstrap.sh"
 cd "$ROOT"
+# Structure first (seconds): the layers of labs/ and no import cycles, then lint.
+"$VENV/bin/lint-imports" --no-cache
+"$VENV/bin/ruff" check .
 exec "$VENV/bin/python" -m pytest "$@"

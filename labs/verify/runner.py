@@ -12,66 +12,28 @@ import os
 import stat
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
-from typing import Callable
 
 import paramiko
 from tenacity import Retrying, retry_if_result, stop_before_delay, wait_exponential
 
-from labs.errors import InfraError, LabWrong, UsageError
-from labs.operator import Clients
-from labs.outputs import HostRecord, LabOutputs
-from labs.verify.checks import IMDS_HINT, Check
-from labs.verify.classify import Outcome
-from labs.verify.hostkeys import pinned_from_ec2
-from labs.verify.result import CommandResult
-from labs.verify.session import HostKeyMismatch, HostSession, require_loopback_host
+from labs.core.clients import Clients
+from labs.core.errors import InfraError, LabWrong, UsageError
+from labs.core.outputs import HostRecord, LabOutputs
+from labs.core.result import CommandResult
+from labs.lesson.checks import Check, finding
+from labs.lesson.classify import Outcome
+from labs.lesson.findings import Finding, Status, judge
+from labs.remote.hostkeys import pinned_from_ec2
+from labs.remote.session import HostKeyMismatch, HostSession, require_loopback_host
+from labs.verify.hints import observed_hint, unreachable_hint
 
 log = logging.getLogger("rolelab.verify")
 SETTLE = {"aws": 120.0, "local": 10.0}
 CONNECT_BUDGET = {"aws": 180.0, "local": 15.0}
 CHANNELS_PER_HOST = 4  # EC2's sshd allows 10 sessions per connection; stay well below
-
-
-class Status(str, Enum):
-    PASS = "pass"
-    FAIL = "fail"
-    UNREACHABLE = "unreachable"
-
-
-@dataclass
-class CheckResult:
-    check: Check
-    status: Status
-    observed: str
-    attempts: int
-    seconds: float
-    converged_after: float | None = None  # seconds until the expectation held, if it took retries
-    result: CommandResult | None = None
-    note: str = ""
-
-    @property
-    def hint(self) -> str:
-        if self.status is Status.PASS:
-            return ""
-        if "IMDS unreachable" in self.observed or (
-                self.check.host.role and self.observed == str(Outcome.NO_CREDENTIALS)):
-            return IMDS_HINT
-        return self.check.hint
-
-    def to_dict(self) -> dict:
-        return {
-            "phase": self.check.phase, "student": self.check.host.student, "host": self.check.host.name,
-            "instance_id": self.check.host.instance_id, "check": self.check.id, "title": self.check.title,
-            "command": self.check.command, "expected": self.check.expected, "observed": self.observed,
-            "status": self.status.value, "attempts": self.attempts, "seconds": round(self.seconds, 3),
-            "converged_after": self.converged_after, "note": self.note, "hint": self.hint,
-            "exit_code": self.result.rc if self.result else None,
-            "stderr_tail": self.result.stderr_tail() if self.result else "",
-        }
 
 
 def check_private_key(path: str | None) -> None:
@@ -107,7 +69,7 @@ def submission_order(checks: list[Check]) -> list[Check]:
 class Verifier:
     def __init__(self, outputs: LabOutputs, *, identity: str | None = None, settle: float | None = None,
                  connect_budget: float | None = None, workers: int | None = None,
-                 operator: Clients | None = None, on_result: Callable[[CheckResult], None] | None = None):
+                 operator: Clients | None = None, on_result: Callable[[Finding], None] | None = None):
         self.outputs = outputs
         if outputs.mode == "local":  # refuse the whole lab before connecting to any of its hosts
             for host in outputs.hosts:
@@ -174,31 +136,37 @@ class Verifier:
 
     # -- running ------------------------------------------------------------------------
 
-    def run(self, checks: list[Check]) -> list[CheckResult]:
+    def run(self, checks: list[Check]) -> list[Finding]:
         hosts = list(dict.fromkeys(c.host for c in checks))
         self.connect_all(hosts)
         order = {c.label: i for i, c in enumerate(checks)}
         workers = self.workers or default_workers(self.outputs, len(checks))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="check") as pool:
             results = list(pool.map(self._run_one, submission_order(checks)))
-        return sorted(results, key=lambda r: order[r.check.label])
+        return sorted(results, key=lambda r: order[r.label])
 
-    def _run_one(self, check: Check) -> CheckResult:
+    def _run_one(self, check: Check) -> Finding:
         started = time.monotonic()
         try:
             result = self._settle(check, started)
         except HostKeyMismatch as error:
-            result = CheckResult(check, Status.FAIL, "host key mismatch", 0, time.monotonic() - started, note=str(error))
+            result = finding(check, Status.FAIL, "host key mismatch", 0, time.monotonic() - started, note=str(error))
         except InfraError as error:
             with self._lock:
                 self._dead.setdefault(check.host.label, error)
-            result = CheckResult(check, Status.UNREACHABLE, "unreachable", 0, time.monotonic() - started,
-                                 note=str(error))
+            # the real wait is the connect's, not this check's (it found the host already dead)
+            waited = getattr(error, "seconds", 0.0) or time.monotonic() - started
+            attempts = getattr(error, "attempts", 0)
+            result = finding(check, Status.UNREACHABLE, "unreachable", attempts, waited, note=str(error))
+            result = result.with_hint(unreachable_hint(result, self.outputs.mode, getattr(error, "cause", "lost"),
+                                                       attempts, waited))
+        if result.status is Status.FAIL:
+            result = result.with_hint(observed_hint(result))
         if self.on_result:
             self.on_result(result)
         return result
 
-    def _settle(self, check: Check, started: float) -> CheckResult:
+    def _settle(self, check: Check, started: float) -> Finding:
         session = self.session(check.host)
         attempts: list[tuple[str, CommandResult]] = []
 
@@ -224,10 +192,10 @@ class Verifier:
         last = last.redacted()  # reports never show secrets
         if created:
             observed = f"{observed}; {created[0]}"
-        status = Status.PASS if observed == check.expected else Status.FAIL
+        status = judge(check.expected, observed)
         took = time.monotonic() - started
         converged = round(took, 3) if status is Status.PASS and len(attempts) > 1 else None
-        return CheckResult(check, status, observed, len(attempts), took, converged, last)
+        return finding(check, status, observed, len(attempts), took, evidence=last, converged_after=converged)
 
     def _remove_created(self, check: Check) -> list[str]:
         """From the operator's side: a create-user that should be denied must not leave a user."""
@@ -246,7 +214,7 @@ class Verifier:
             session.close()
         self._sessions.clear()
 
-    def __enter__(self) -> "Verifier":
+    def __enter__(self) -> Verifier:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
-from labs.cloud import local
-from labs.cloud.client import CloudClient
-from labs.cloud.paths import StackPaths
-from labs.logs import rolelab_home
-from labs.outputs import HostRecord, LabOutputs
-from labs.sshcmd import openssh_argv
+from labs.core.logs import rolelab_home
+from labs.core.outputs import HostRecord, LabOutputs
+from labs.labcloud.client import CloudClient
+from labs.labcloud.paths import StackPaths
+from labs.provision import local
+from labs.remote.openssh import openssh_argv
 
 
 @contextmanager

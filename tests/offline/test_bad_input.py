@@ -13,16 +13,16 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
-from labs.cloud import local
-from labs.operator import operator_clients
-from labs.outputs import LabOutputs
+from labs.core.outputs import LabOutputs
+from labs.provision import local
+from labs.provision.operator import operator_clients
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 LAB_STACK = "badin"

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 
-from labs.cli import main
-from labs.cloud import local
-from labs.cloud.paths import StackPaths
-from labs.operator import operator_clients
-from labs.outputs import LabOutputs
-from labs.policies import SUPPORTED
+from labs.cli.main import main
+from labs.core.outputs import LabOutputs
+from labs.labcloud.paths import StackPaths
+from labs.program.policies import SUPPORTED
+from labs.provision import local
+from labs.provision.operator import operator_clients
 from tests.offline.browser import open_page
 
 STACK = "class"

@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from labs.cloud.paths import StackPaths
+from labs.labcloud.paths import StackPaths
 
 FAKE_DIR = Path(__file__).parent / "fake_pulumi"
 

@@ -8,16 +8,16 @@ import signal
 import subprocess
 import sys
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 
-from labs.cli import main
-from labs.cloud import local
-from labs.cloud.paths import StackPaths
-from labs.cloud.procs import PidRecord, cmdline, descendants, wait_for
-from labs.outputs import LabOutputs
-from labs.sshcmd import openssh_argv
+from labs.cli.main import main
+from labs.core.outputs import LabOutputs
+from labs.labcloud.paths import StackPaths
+from labs.labcloud.procs import PidRecord, cmdline, descendants, wait_for
+from labs.provision import local
+from labs.remote.openssh import openssh_argv
 from tests.offline.conftest import cloud, host_status, ours_listening, stack_up
 
 STACK = "faults"
@@ -150,6 +150,7 @@ def test_a_killed_lab_cloud_is_cleaned_up_by_recorded_pid():
         assert {r.role for r in summary.killed} == {"sshd"}
     finally:
         session.kill()
+        session.wait(timeout=10)  # a killed client is gone only once reaped (its cmdline may linger till then)
         local.down("sigkill")
     ports = [h.port for h in outputs.hosts] + [int(outputs.endpoint.rsplit(":", 1)[1])]
     assert not ours_listening(set(ports)), "a port of the killed stack is still listening"

@@ -1,6 +1,6 @@
 """The class report page (--html): what an instructor sees, rendered by a real headless chromium.
 
-The report is built from real CheckResult/Check/CommandResult/HostRecord objects with
+The report is built from real Finding/Check/CommandResult/HostRecord objects with
 synthetic outcomes: three students, student02 with one AccessDenied, student03 with an
 unreachable host, student01 with an extra host the others lack (absent cells).
 """
@@ -8,18 +8,18 @@ unreachable host, student01 with an extra host the others lack (absent cells).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
-from labs.outputs import HostRecord
-from labs.verify.checks import Check
-from labs.verify.html import render_html
-from labs.verify.report import Report
-from labs.verify.result import CommandResult
-from labs.verify.runner import CheckResult, Status
+from labs.core.outputs import HostRecord
+from labs.core.result import CommandResult
+from labs.lesson.checks import Check, finding
+from labs.lesson.findings import Finding, Status
+from labs.report.html import render_html
+from labs.report.model import Report
 from tests.offline.browser import open_page
 
 READ_ONLY = "arn:aws:iam::aws:policy/IAMReadOnlyAccess"
@@ -41,7 +41,7 @@ def host(student: str, name: str, number: int) -> HostRecord:
 
 def result(h: HostRecord, check_id: str, observed: str | None = None, *, status: Status | None = None,
            stderr: str = "", rc: int = 0, note: str = "", phase: str = "verify", attempts: int = 1,
-           seconds: float = 0.45) -> CheckResult:
+           seconds: float = 0.45) -> Finding:
     command, no_role, with_role = CHECKS.get(check_id, (f"probe {check_id}", "HTTP 200", "HTTP 200"))
     expected = with_role if h.role else no_role
     observed = expected if observed is None else observed
@@ -49,7 +49,7 @@ def result(h: HostRecord, check_id: str, observed: str | None = None, *, status:
                   hint="AccessDenied points at the role's policies", phase=phase)
     run = None if status is Status.UNREACHABLE else CommandResult(command, rc, "", stderr, seconds, h.label)
     status = status or (Status.PASS if observed == expected else Status.FAIL)
-    return CheckResult(check, status, observed, attempts, seconds, result=run, note=note)
+    return finding(check, status, observed, attempts, seconds, evidence=run, note=note)
 
 
 def class_report(observed_on_student02: str = "AccessDenied") -> Report:
@@ -82,11 +82,11 @@ def class_report(observed_on_student02: str = "AccessDenied") -> Report:
     return report
 
 
-def _drill(h: HostRecord, outcome: str, phase: str) -> CheckResult:
+def _drill(h: HostRecord, outcome: str, phase: str) -> Finding:
     check = Check("iam-list-users", h, "aws iam list-users", "aws iam list-users --output json", outcome,
                   evaluate=lambda _: outcome, phase=phase)
-    return CheckResult(check, Status.PASS, outcome, 3, 2.1, converged_after=2.1,
-                       result=CommandResult(check.command, 0, "{}", "", 0.4, h.label))
+    return finding(check, Status.PASS, outcome, 3, 2.1, converged_after=2.1,
+                       evidence=CommandResult(check.command, 0, "{}", "", 0.4, h.label))
 
 
 # -- without a browser ----------------------------------------------------------------------------

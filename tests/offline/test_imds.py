@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from labs.operator import operator_clients
+from labs.provision.operator import operator_clients
 from tests.offline.conftest import cloud, ssh
 
 

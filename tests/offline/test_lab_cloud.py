@@ -7,9 +7,9 @@ import json
 import paramiko
 import pytest
 
-from labs.cloud.seed import SEED_USERS
-from labs.operator import operator_clients
-from labs.verify.session import HostSession
+from labs.labcloud.seed import SEED_USERS
+from labs.provision.operator import operator_clients
+from labs.remote.session import HostSession
 from tests.offline.conftest import host_status, ssh
 
 NO_CREDENTIALS = 'Unable to locate credentials. You can configure credentials by running "aws configure".'

@@ -6,10 +6,10 @@ import os
 
 import pytest
 
-from labs.cloud import local
-from labs.cloud.paths import StackPaths
-from labs.cloud.procs import PidRecord, is_ours, port_open
-from labs.errors import UsageError
+from labs.core.errors import UsageError
+from labs.labcloud.paths import StackPaths
+from labs.labcloud.procs import PidRecord, is_ours, port_open
+from labs.provision import local
 from tests.offline.conftest import cloud, ours_listening, ssh, stack_up
 
 
@@ -65,7 +65,7 @@ def test_down_is_idempotent_and_up_twice_is_a_no_op():
 def test_hosts_follow_ec2_state_stop_and_start(lab_for_state):
     outputs = lab_for_state
     host = outputs.host("no-role")
-    from labs.operator import operator_clients
+    from labs.provision.operator import operator_clients
 
     ec2 = operator_clients(outputs)("ec2")
     control = cloud(outputs)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError
 
-from labs.cloud.procs import wait_for
-from labs.operator import operator_clients
-from labs.policies import SUPPORTED
+from labs.labcloud.procs import wait_for
+from labs.program.policies import SUPPORTED
+from labs.provision.operator import operator_clients
 from tests.offline.conftest import host_status, ssh
 
 READ_ONLY = SUPPORTED["IAMReadOnlyAccess"].arn

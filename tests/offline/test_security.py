@@ -21,22 +21,22 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import urlparse
 
 import paramiko
 import pytest
 
-from labs.cloud import local
-from labs.cloud.aws_clients import require_loopback
-from labs.cloud.paths import StackPaths
-from labs.cloud.procs import wait_for
-from labs.errors import UsageError
-from labs.outputs import LabOutputs
-from labs.plan import make_plan
-from labs.verify.session import HostKeyMismatch, HostSession
+from labs.core.errors import UsageError
+from labs.core.outputs import LabOutputs
+from labs.labcloud.aws_clients import require_loopback
+from labs.labcloud.paths import StackPaths
+from labs.labcloud.procs import wait_for
+from labs.provision import local
+from labs.provision.plan import make_plan
+from labs.remote.session import HostKeyMismatch, HostSession
 from tests.offline.conftest import stack_up
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -311,7 +311,7 @@ def test_rejectpolicy_is_the_only_missing_host_key_policy_in_the_code():
             if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "set_missing_host_key_policy":
                 calls.append(f"{where}: {ast.unparse(node)}")
     assert risky == []
-    assert calls == ["labs/verify/session.py: client.set_missing_host_key_policy(paramiko.RejectPolicy())"]
+    assert calls == ["labs/remote/session.py: client.set_missing_host_key_policy(paramiko.RejectPolicy())"]
 
 
 @pytest.mark.slow

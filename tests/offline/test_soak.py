@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from labs.cli import main
-from labs.logs import rolelab_home
+from labs.cli.main import main
+from labs.core.logs import rolelab_home
 from tests.offline.conftest import our_processes, ours_listening
 
 CYCLES = 20

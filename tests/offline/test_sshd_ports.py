@@ -10,15 +10,15 @@ from __future__ import annotations
 import os
 import socket
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
-from labs.cloud.hosts import start_sshd
-from labs.cloud.procs import PidRecord, free_port, ssh_banner
-from labs.cloud.sshd import SshdHost
-from labs.errors import InfraError
+from labs.core.errors import InfraError
+from labs.labcloud.hosts import start_sshd
+from labs.labcloud.procs import PidRecord, free_port, ssh_banner
+from labs.labcloud.sshd import SshdHost
 
 FOREIGN_BANNER = "SSH-2.0-SomebodyElse"
 

@@ -10,19 +10,19 @@ import argparse
 import io
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import pytest
 from botocore.exceptions import ClientError, WaiterError
 
-from labs import sweep
-from labs.cli import build_parser
-from labs.cloud.paths import StackPaths
-from labs.errors import ExitStatus, InfraError, UsageError
-from labs.operator import operator_clients
-from labs.policies import SUPPORTED
-from labs.tags import lab_tags
+from labs.app import sweep
+from labs.cli.main import build_parser
+from labs.core.errors import ExitStatus, InfraError, UsageError
+from labs.core.tags import lab_tags
+from labs.labcloud.paths import StackPaths
+from labs.program.policies import SUPPORTED
+from labs.provision.operator import operator_clients
 from tests.offline.conftest import stack_up
 
 STACK = "sweep"
@@ -69,7 +69,7 @@ def _add_foreign(clients, public_key: str) -> Foreign:
         profile = f"rolelab-{suffix}-profile"
         iam.create_instance_profile(InstanceProfileName=profile, Tags=_tags(tags))
         iam.add_role_to_instance_profile(InstanceProfileName=profile, RoleName=role)
-        spec = lambda kind: [{"ResourceType": kind, "Tags": _tags(tags)}] if tags else []  # noqa: E731
+        spec = lambda kind, tags=tags: [{"ResourceType": kind, "Tags": _tags(tags)}] if tags else []  # noqa: E731
         group = ec2.create_security_group(GroupName=f"rolelab-{suffix}-sg", Description="not the lab's",
                                           TagSpecifications=spec("security-group"))["GroupId"]
         key = f"rolelab-{suffix}-key"

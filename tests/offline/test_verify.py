@@ -10,11 +10,11 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from labs.cli import main
-from labs.cloud import local
-from labs.cloud.paths import StackPaths
-from labs.operator import operator_clients
-from labs.policies import SUPPORTED
+from labs.cli.main import main
+from labs.labcloud.paths import StackPaths
+from labs.program.policies import SUPPORTED
+from labs.provision import local
+from labs.provision.operator import operator_clients
 from tests.offline.conftest import cloud, host_status, ssh
 
 CHECK_KINDS = {"imds-tokenless", "imds-credentials", "iam-list-users", "iam-list-roles", "iam-create-user",

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 
-from labs.fakecloud import FakeCloud
-from labs.mockrun import ProgramRun, Registration, run_program
-from labs.plan import PLACEHOLDERS
+from labs.provision.fakecloud import FakeCloud
+from labs.provision.mockrun import ProgramRun, Registration, run_program
+from labs.provision.plan import PLACEHOLDERS
 
 INSTANCE = "aws:ec2/instance:Instance"
 ROLE = "aws:iam/role:Role"

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from labs.verify.classify import Outcome, classify
-from labs.verify.result import CommandResult
+from labs.core.result import CommandResult
+from labs.lesson.classify import Outcome, classify
 
 DATA = Path(__file__).parent / "data"
 

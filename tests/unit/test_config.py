@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from labs import config as lab_config
-from labs.errors import ConfigError, UsageError
-from labs.plan import PLACEHOLDERS
+from labs.core.errors import ConfigError, UsageError
+from labs.program import config as lab_config
+from labs.provision.plan import PLACEHOLDERS
 
 GOOD = {"sshCidr": "198.51.100.7/32", "sshPublicKey": PLACEHOLDERS["sshPublicKey"]}
 

@@ -9,13 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from labs.errors import InfraError
-from labs.verify.hostkeys import (
-    console_host_keys,
-    host_keys_from_lines,
-    keys_from_console,
-    known_host_name,
-)
+from labs.core.errors import InfraError
+from labs.remote.hostkeys import console_host_keys, host_keys_from_lines, keys_from_console, known_host_name
 
 ED25519 = ("ssh-ed25519", "AAAAC3NzaC1lZDI1NTE5AAAAINv3RdMyzyZRvPrnGCu1IvU1ui88eXyhft6LJ6lghNaD")
 ECDSA = ("ecdsa-sha2-nistp256", "AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBI/A2NbL6xyTi9h9HmkSX1cekkGfPVKHEP"

@@ -7,8 +7,8 @@ from dataclasses import fields
 
 import pytest
 
-from labs import outputs as lab_outputs
-from labs.errors import UsageError
+from labs.core import outputs as lab_outputs
+from labs.core.errors import UsageError
 
 SCHEMA_FIELDS = ["student", "name", "instance_id", "address", "port", "user", "role", "policies",
                  "imds_endpoint", "http_tokens"]

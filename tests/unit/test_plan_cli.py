@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from labs.cli import main
+from labs.cli.main import main
 
 
 def test_plan_shows_one_pair_by_default(capsys):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from labs.policies import SUPPORTED
+from labs.program.policies import SUPPORTED
 from tests.unit.conftest import (
     ATTACHMENT,
     INSTANCE,

@@ -8,13 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from labs.errors import ExitStatus
-from labs.outputs import HostRecord
-from labs.policies import SUPPORTED
-from labs.verify.checks import IMDS_HINT, Check, derive_checks
-from labs.verify.report import Report, render_json, render_junit, render_text
-from labs.verify.result import CommandResult
-from labs.verify.runner import CheckResult, Status
+from labs.core.errors import ExitStatus
+from labs.core.outputs import HostRecord
+from labs.core.result import CommandResult
+from labs.lesson.checks import Check, derive_checks, finding
+from labs.lesson.findings import Finding, Status
+from labs.program.policies import SUPPORTED
+from labs.report.machine import render_json, render_junit
+from labs.report.model import Report
+from labs.report.text import render_text
+from labs.verify.hints import observed_hint
 
 DATA = Path(__file__).parent / "data"
 RECORDED = json.loads((DATA / "awscli_v1.json").read_text())
@@ -34,9 +37,9 @@ def check(student: str, name: str, check_id: str) -> Check:
     return next(c for c in derive_checks(record, (IAM_READ,)) if c.id == check_id)
 
 
-def passed(student: str, name: str, check_id: str, seconds: float = 0.5) -> CheckResult:
+def passed(student: str, name: str, check_id: str, seconds: float = 0.5) -> Finding:
     c = check(student, name, check_id)
-    return CheckResult(c, Status.PASS, c.expected, 1, seconds)
+    return finding(c, Status.PASS, c.expected, 1, seconds)
 
 
 def recorded(name: str) -> CommandResult:
@@ -44,20 +47,21 @@ def recorded(name: str) -> CommandResult:
     return CommandResult(r["command"], r["rc"], r["stdout"], r["stderr"])
 
 
-def list_users_without_credentials() -> CheckResult:
+def list_users_without_credentials() -> Finding:
     """with-role's list-users saw NoCredentials: the role host could not reach IMDS."""
-    return CheckResult(check("student01", "with-role", "iam-list-users"), Status.FAIL, "NoCredentials", 4, 10.2,
-                       result=recorded("no_role_list_users"))
+    found = finding(check("student01", "with-role", "iam-list-users"), Status.FAIL, "NoCredentials", 4, 10.2,
+                    evidence=recorded("no_role_list_users"))
+    return found.with_hint(observed_hint(found))
 
 
-def unreachable(student: str) -> CheckResult:
+def unreachable(student: str) -> Finding:
     c = check(student, "no-role", "imds-tokenless")
-    return CheckResult(c, Status.UNREACHABLE, "unreachable", 0, 15.0,
+    return finding(c, Status.UNREACHABLE, "unreachable", 0, 15.0,
                        note=f"{student}/no-role (127.0.0.1:2200): no SSH after 9 attempt(s) in 15.0 s (budget 15 s): "
                             "ConnectionRefusedError: [Errno 111] Connection refused")
 
 
-def report(*results: CheckResult, seconds: float = 12.34) -> Report:
+def report(*results: Finding, seconds: float = 12.34) -> Report:
     r = Report(stack="class", mode="local", started=1_700_000_000.0)
     r.add(list(results))
     r.seconds = seconds
@@ -73,7 +77,7 @@ def report(*results: CheckResult, seconds: float = 12.34) -> Report:
 ])
 def test_exit_status_precedence(statuses, exit_status):
     c = check("student01", "no-role", "iam-list-users")
-    r = report(*[CheckResult(c, s, "x", 1, 0.1) for s in statuses])
+    r = report(*[finding(c, s, "x", 1, 0.1) for s in statuses])
     assert r.exit_status is exit_status
     assert int(r.exit_status) == {ExitStatus.OK: 0, ExitStatus.LAB_WRONG: 1, ExitStatus.UNREACHABLE: 3}[exit_status]
 
@@ -100,7 +104,8 @@ def test_text_report_explains_a_failure():
     assert "expected: Success" in failures
     assert "observed: NoCredentials (after 4 tries in 10.2 s)" in failures
     assert 'stderr:   Unable to locate credentials. You can configure credentials by running "aws configure".' in failures
-    assert f"hint:     {IMDS_HINT}" in failures  # NoCredentials on a role host points at IMDS
+    # NoCredentials on a host that declares a role: the association or the trust, not IMDS (it answered)
+    assert "hint:     no credentials reached this host although it declares role DemoRoleForEC2" in failures
     assert "student01/no-role" not in failures, "a passing check is not listed as a failure"
 
 
@@ -135,7 +140,7 @@ def test_json_report_round_trip():
                                     "attempts", "exit_code", "hint")} == {
         "student": "student01", "host": "with-role", "instance_id": "i-001b0000000000000", "check": "iam-list-users",
         "expected": "Success", "observed": "NoCredentials", "status": "fail", "attempts": 4, "exit_code": 255,
-        "hint": IMDS_HINT}
+        "hint": observed_hint(list_users_without_credentials())}
     assert failure["stderr_tail"].startswith("Unable to locate credentials.")
     assert data["results"][2]["exit_code"] is None and "ConnectionRefusedError" in data["results"][2]["note"]
     assert data["results"][0]["hint"] == "", "a passing check carries no hint"
@@ -148,8 +153,8 @@ def junit(r: Report) -> ET.Element:
 
 
 def test_junit_one_suite_per_student_with_failures_and_errors():
-    logs_denied = CheckResult(check("student02", "with-role", "iam-create-user"), Status.FAIL, "OtherError", 1, 0.8,
-                              result=recorded("with_role_logs_describe_log_groups"))  # an XML body in stderr
+    logs_denied = finding(check("student02", "with-role", "iam-create-user"), Status.FAIL, "OtherError", 1, 0.8,
+                              evidence=recorded("with_role_logs_describe_log_groups"))  # an XML body in stderr
     r = report(passed("student01", "no-role", "iam-list-users", 0.25), list_users_without_credentials(),
                unreachable("student02"), logs_denied, passed("student02", "with-role", "iam-list-users", 0.5))
     root = junit(r)

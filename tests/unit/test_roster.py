@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from labs.errors import ConfigError, UsageError
-from labs.roster import numbered, parse_students, read_roster, sanitize
+from labs.core.errors import ConfigError, UsageError
+from labs.program.roster import numbered, parse_students, read_roster, sanitize
 
 
 @pytest.mark.parametrize("raw, safe", [

@@ -6,14 +6,13 @@ And local mode never connects anywhere but loopback. No sockets are opened here.
 from __future__ import annotations
 
 import base64
-import socket
 
 import paramiko
 import pytest
 
-from labs.errors import UsageError
-from labs.outputs import HostRecord
-from labs.verify.session import HostSession, _retryable, require_loopback_host
+from labs.core.errors import UsageError
+from labs.core.outputs import HostRecord
+from labs.remote.session import HostSession, _retryable, require_loopback_host
 
 PINNED = paramiko.PKey.from_type_string(
     "ssh-ed25519", base64.b64decode("AAAAC3NzaC1lZDI1NTE5AAAAINv3RdMyzyZRvPrnGCu1IvU1ui88eXyhft6LJ6lghNaD"))
@@ -30,7 +29,7 @@ def host(address: str) -> HostRecord:
 
 RETRIED = [
     ("sshd not listening yet", ConnectionRefusedError(111, "Connection refused")),
-    ("connect timed out", socket.timeout("timed out")),
+    ("connect timed out", TimeoutError("timed out")),
     ("TimeoutError", TimeoutError("timed out")),
     ("sshd restarting", ConnectionResetError(104, "Connection reset by peer")),
     ("closed mid-handshake", EOFError()),

@@ -1,0 +1,5 @@
+"""`python -m labs.cli`: the same as the `rolelab` console script."""
+
+from labs.cli.main import run
+
+run()

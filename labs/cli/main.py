@@ -1,0 +1,395 @@
+"""`rolelab`: one command line for instructors, students and CI. Commands stay thin."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import NoReturn
+
+from labs.core import logs
+from labs.core.errors import ExitStatus, RolelabError, UsageError
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (and exit 2), like every other error here."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+def _config_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", "-c", action="append", default=[], metavar="KEY=VALUE",
+                        help="a rolelab: config value, e.g. students=3 (repeatable)")
+    parser.add_argument("--roster", metavar="FILE", default=None,
+                        help="the class: one student name per line, or CSV with a 'name' column")
+
+
+def config_values(args: argparse.Namespace) -> dict[str, str]:
+    """--config pairs, with the students from --roster when one is given."""
+    from pathlib import Path
+
+    from labs.program.config import parse_assignments
+    from labs.program.roster import read_roster
+
+    values = parse_assignments(args.config)
+    if args.roster:
+        if "students" in values:
+            raise UsageError("--roster and --config students=... both name the class; keep one")
+        values["students"] = ",".join(read_roster(Path(args.roster)))
+    return values
+
+
+def _stack_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--stack", "-s", default=None, metavar="S", help="stack name (local default: local)")
+
+
+def build_parser() -> OneLineParser:
+    parser = OneLineParser(prog="rolelab", description="The 'IAM Roles for EC2' lab: plan it, run it offline or "
+                           "on AWS, verify it over SSH, drill it. Exit codes: 0 all passed, 1 the lab is wrong, "
+                           "2 usage or config error, 3 infrastructure unreachable.")
+    parser.add_argument("--verbose", "-v", action="store_true", help="also print debug logs to stderr")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+
+    plan = sub.add_parser("plan", help="print what `pulumi up` would create (offline, no AWS, no CLI)")
+    _config_flag(plan)
+    _stack_flag(plan)
+    plan.add_argument("--region", default=None, help="aws:region (default us-east-1)")
+    plan.add_argument("--json", action="store_true", help="machine-readable resources and outputs")
+    plan.set_defaults(func=cmd_plan)
+
+    local = sub.add_parser("local", help="the offline lab cloud: up, down, status")
+    local_sub = local.add_subparsers(dest="local_command", required=True, parser_class=OneLineParser)
+    up = local_sub.add_parser("up", help="apply the program to a local lab cloud (moto + IMDS + sshd)")
+    _stack_flag(up)
+    _config_flag(up)
+    up.add_argument("--region", default=None, help="aws:region for the lab cloud (default us-east-1)")
+    up.add_argument("--json", action="store_true", help="print the outputs as JSON")
+    up.set_defaults(func=cmd_local_up)
+    down = local_sub.add_parser("down", help="stop the lab cloud and every process it started; idempotent")
+    _stack_flag(down)
+    down.set_defaults(func=cmd_local_down)
+    status = local_sub.add_parser("status", help="the lab cloud's PID, endpoint, state and hosts")
+    _stack_flag(status)
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=cmd_local_status)
+
+    outputs = sub.add_parser("outputs", help="the stack outputs (the contract verification reads)")
+    _target_flags(outputs)
+    outputs.add_argument("--json", action="store_true")
+    outputs.set_defaults(func=cmd_outputs)
+
+    ssh = sub.add_parser("ssh", help="print or run the exact OpenSSH command for a host")
+    ssh.add_argument("host", help="no-role, with-role or imdsv1")
+    ssh.add_argument("--student", default=None, help="which student's host (class mode)")
+    _target_flags(ssh)
+    ssh.add_argument("--identity", "-i", default=None, help="private key (aws mode)")
+    ssh.add_argument("--print", action="store_true", help="only print the command")
+    ssh.epilog = "Anything after -- is run on the host, e.g. rolelab ssh with-role --local -- aws iam list-users"
+    ssh.set_defaults(func=cmd_ssh)
+    verify = sub.add_parser("verify", help="SSH to every host and check the lesson; exit 0/1/2/3")
+    _target_flags(verify)
+    _report_flags(verify)
+    _ssh_flags(verify)
+    verify.set_defaults(func=cmd_verify)
+
+    drill = sub.add_parser("drill", help="a console action of the lesson, then watch the hosts react")
+    from labs.lesson.drills import DRILLS
+
+    drill.add_argument("name", choices=list(DRILLS))
+    drill.add_argument("--i-understand", action="store_true",
+                       help="bad-practice in aws mode: puts a real access key on an instance, then deletes it")
+    drill.add_argument("--student", action="append", default=None, help="only this student (repeatable)")
+    _target_flags(drill)
+    _report_flags(drill)
+    _ssh_flags(drill)
+    drill.set_defaults(func=cmd_drill)
+
+    demo = sub.add_parser("demo", help="the whole lesson offline: up, verify, drills, report, down")
+    _config_flag(demo)
+    demo.add_argument("--stack", "-s", default=None, metavar="S", help="stack for the demo (default: demo)")
+    demo.add_argument("--region", default=None)
+    _report_flags(demo)
+    demo.add_argument("--student", action="append", default=None,
+                      help="only this student of the class (repeatable; --step narrates each in turn)")
+    demo.add_argument("--step", action="store_true",
+                      help="narrate the lesson stage by stage for a live class (waits for Enter at a terminal)")
+    demo.set_defaults(func=cmd_demo)
+
+    e2e = sub.add_parser("e2e", help="course CI on AWS: pulumi up, verify, drills, then pulumi destroy (always)")
+    e2e.add_argument("--stack", "-s", required=True, metavar="S", help="the Pulumi stack (configured beforehand)")
+    _report_flags(e2e)
+    _ssh_flags(e2e)
+    e2e.set_defaults(func=cmd_e2e)
+
+    from labs.app import sweep
+
+    sweep.add_parser(sub)
+    return parser
+
+
+def _report_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print the report as JSON (progress stays on stderr)")
+    parser.add_argument("--junit", metavar="FILE", default=None, help="also write JUnit XML (one testcase per check)")
+    parser.add_argument("--html", metavar="FILE", default=None, help="also write the class report page (one file)")
+    parser.add_argument("--settle", type=float, default=None, metavar="S",
+                        help="seconds an eventually-consistent expectation may take (aws 120, local 10)")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no live progress")
+
+
+def _ssh_flags(parser: argparse.ArgumentParser) -> None:
+    """For commands that connect to a stack's hosts themselves (demo makes and knows its own)."""
+    parser.add_argument("--identity", "-i", default=None, help="SSH private key (aws mode; local mode knows it)")
+    parser.add_argument("--connect-budget", type=float, default=None, metavar="S",
+                        help="seconds to keep retrying SSH to a host that refuses or times out (aws 180, local 15)")
+
+
+def _target_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--local", action="store_true", help="the offline lab cloud (default stack: local)")
+    _stack_flag(parser)
+    parser.add_argument("--outputs", default=None, metavar="FILE", help="outputs JSON (aws mode, no Pulumi CLI)")
+
+
+def resolve_outputs(args: argparse.Namespace):
+    """--outputs FILE, else --local's state, else the Pulumi CLI's stack outputs."""
+    from pathlib import Path
+
+    from labs.core import outputs as lab_outputs
+
+    if args.outputs:
+        return lab_outputs.load(Path(args.outputs))
+    if args.local:
+        from labs.provision import local
+
+        return local.read_outputs(args.stack or local.DEFAULT_STACK)
+    from labs.provision import pulumi_cli
+
+    return pulumi_cli.stack_outputs(args.stack)
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from labs.program.config import DEFAULT_REGION
+    from labs.provision.plan import as_json, make_plan, render
+
+    plan = make_plan(config_values(args), stack=args.stack or "dev", region=args.region or DEFAULT_REGION)
+    print(json.dumps(as_json(plan), indent=2, default=str) if args.json else render(plan))
+    return ExitStatus.OK
+
+
+def cmd_local_up(args: argparse.Namespace) -> int:
+    from labs.program.config import DEFAULT_REGION
+    from labs.provision import local
+
+    result = local.up(config_values(args), stack=args.stack or local.DEFAULT_STACK,
+                      region=args.region or DEFAULT_REGION)
+    if args.json:
+        print(result.outputs.to_json(), end="")
+        return ExitStatus.OK
+    from labs.report.tables import hosts_table
+
+    verb = "already up" if result.already_up else f"up in {result.seconds:.1f} s"
+    print(f"stack {result.outputs.stack!r} {verb}: lab cloud at {result.outputs.endpoint}")
+    print(hosts_table(result.outputs))
+    print(f"\nTry: rolelab ssh with-role --local{_stack_arg(args)} -- aws iam list-users")
+    return ExitStatus.OK
+
+
+def _stack_arg(args: argparse.Namespace) -> str:
+    return f" --stack {args.stack}" if args.stack else ""
+
+
+def cmd_local_down(args: argparse.Namespace) -> int:
+    from labs.labcloud.paths import StackPaths
+    from labs.provision import local
+
+    stack = args.stack or local.DEFAULT_STACK
+    if not StackPaths.for_stack(stack).root.exists():
+        print(f"stack {stack!r} is not up; nothing to do")
+        return ExitStatus.OK
+    summary = local.down(stack)
+    print(f"stack {stack!r} down: {summary.describe()}; state removed")
+    return ExitStatus.OK
+
+
+def cmd_local_status(args: argparse.Namespace) -> int:
+    from labs.provision import local
+
+    info = local.status(args.stack or local.DEFAULT_STACK)
+    if args.json:
+        print(json.dumps(info, indent=2, default=str))
+        return ExitStatus.OK
+    if info["state"] != "up":
+        print(f"stack {info['stack']!r}: {info['state']}" + (f" — {info['hint']}" if info.get("hint") else ""))
+        return ExitStatus.OK
+    print(f"stack {info['stack']!r}: up\n  lab cloud pid  {info['pid']}\n  endpoint       {info['endpoint']}\n"
+          f"  operator creds {info['operator_credentials']}\n  state dir      {info['state_dir']}")
+    for host in info["hosts"]:
+        print(f"  {host['instance_id']}  {host['state']:<8} ssh 127.0.0.1:{host['ssh_port']}  "
+              f"imds {host['imds_endpoint']} ({host['imds']})  sshd pid {host['sshd_pid']}")
+    return ExitStatus.OK
+
+
+def cmd_outputs(args: argparse.Namespace) -> int:
+    outputs = resolve_outputs(args)
+    if args.json:
+        print(outputs.to_json(), end="")
+    else:
+        from labs.report.tables import hosts_table
+
+        print(f"stack {outputs.stack!r} ({outputs.mode}, {outputs.region})")
+        print(hosts_table(outputs))
+    return ExitStatus.OK
+
+
+def cmd_ssh(args: argparse.Namespace) -> int:
+    import os
+
+    from labs.remote.openssh import openssh_argv, shell_line
+
+    outputs = resolve_outputs(args)
+    host = outputs.host(args.host, args.student)
+    if outputs.mode == "local":
+        from labs.remote.session import require_loopback_host
+
+        require_loopback_host(host)  # safety: local mode never connects off loopback
+    if not outputs.known_hosts:
+        outputs = _pin_from_console(outputs, host)
+    remote = getattr(args, "remote", None) or None
+    argv = openssh_argv(outputs, host, args.identity, remote)
+    if args.print:
+        print(shell_line(argv))
+        return ExitStatus.OK
+    os.execvp(argv[0], argv)
+    return ExitStatus.OK  # not reached
+
+
+def _emit(report, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from labs.report import render
+
+    print(render("json" if args.json else "text", report))
+    for kind in ("junit", "html"):
+        if getattr(args, kind):
+            Path(getattr(args, kind)).write_text(render(kind, report))
+    return int(report.exit_status)
+
+
+def _lab_run(args: argparse.Namespace, outputs):
+    from labs.app.sequence import LabRun
+    from labs.provision.operator import operator_clients
+    from labs.report.progress import Progress
+
+    return LabRun.open(outputs, operator_clients(outputs), Progress(enabled=not args.quiet), identity=args.identity,
+                       settle=args.settle, connect_budget=args.connect_budget)
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    outputs = resolve_outputs(args)
+    with _lab_run(args, outputs) as run:
+        run.verify()
+    return _emit(run.finish(), args)
+
+
+def cmd_drill(args: argparse.Namespace) -> int:
+    from labs.lesson.drills import DRILLS
+
+    outputs = resolve_outputs(args)
+    if DRILLS[args.name].real_key and outputs.mode != "local" and not args.i_understand:
+        raise UsageError("bad-practice writes a real access key onto an instance; it runs in local mode, "
+                         "or in aws mode only with --i-understand (the key and user are deleted afterwards)")
+    students = tuple(dict.fromkeys(args.student)) if args.student else outputs.students()
+    unknown = [s for s in students if s not in outputs.students()]
+    if unknown:
+        raise UsageError(f"--student {unknown[0]!r}: no such student in stack {outputs.stack!r} "
+                         f"(students: {', '.join(outputs.students())})")
+    with _lab_run(args, outputs) as run:
+        run.drill((args.name,), students)
+    return _emit(run.finish(), args)
+
+
+def cmd_e2e(args: argparse.Namespace) -> int:
+    from labs.app.e2e import run_e2e
+    from labs.report.progress import Progress
+
+    result = run_e2e(args.stack, args.identity, Progress(enabled=not args.quiet), settle=args.settle,
+                     connect_budget=args.connect_budget)
+    if result.report is not None:
+        _emit(result.report, args)
+    for step in result.steps:
+        print(f"e2e: {step}", file=sys.stderr)
+    return int(result.status)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from labs.app.demo import DEMO_STACK, run_demo
+    from labs.program.config import DEFAULT_REGION
+    from labs.provision.local import local_environment
+    from labs.report.progress import Progress
+
+    local_environment()
+    report, _, timings = run_demo(config_values(args), stack=args.stack or DEMO_STACK,
+                                  region=args.region or DEFAULT_REGION, progress=Progress(enabled=not args.quiet),
+                                  settle=args.settle, step=args.step,
+                                  students=tuple(dict.fromkeys(args.student)) if args.student else None)
+    status = _emit(report, args)
+    print(f"timings: up {timings.up:.1f} s, verify {timings.verify:.1f} s, drills {timings.drills:.1f} s, "
+          f"down {timings.down:.1f} s", file=sys.stderr)
+    return status
+
+
+def _pin_from_console(outputs, host):
+    """aws mode: learn the host's keys from its console output (never trust on first use)."""
+    from dataclasses import replace
+
+    from labs.provision.operator import operator_clients
+    from labs.remote.hostkeys import pinned_from_ec2
+
+    keys = pinned_from_ec2(operator_clients(outputs)("ec2"), host.instance_id, host.address, host.port)
+    path = logs.rolelab_home() / "known_hosts" / outputs.stack
+    path.parent.mkdir(parents=True, exist_ok=True)
+    keys.save(str(path))
+    return replace(outputs, known_hosts=str(path))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # argparse mishandles `--` under subcommands; split it off ourselves (ssh's remote command).
+    remote = argv[argv.index("--") + 1:] if "--" in argv else []
+    argv = argv[:argv.index("--")] if "--" in argv else argv
+    try:
+        args = parser.parse_args(argv)
+        args.remote = remote
+        logs.setup(verbose=args.verbose)
+        func: Callable[[argparse.Namespace], int] = args.func
+        return int(func(args))
+    except RolelabError as error:
+        logging.getLogger("rolelab").debug("error", exc_info=True)
+        print(f"rolelab: error: {error}", file=sys.stderr)
+        return int(error.exit_status)
+    except KeyboardInterrupt:
+        print("rolelab: interrupted", file=sys.stderr)
+        return int(ExitStatus.INTERRUPTED)
+    except Exception as error:  # noqa: BLE001 a bug: one line here, the traceback in the log
+        logging.getLogger("rolelab").exception("internal error")
+        print(f"rolelab: internal error: {error.__class__.__name__}: {error}; details in {logs.log_file()}",
+              file=sys.stderr)
+        return int(ExitStatus.INTERNAL)
+
+
+def run() -> None:
+    """The console script: main(), then leave without tearing down the interpreter (the
+    modules a lab run loads take ~0.5 s to unload; every file and process is closed by now)."""
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    logging.shutdown()
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    run()

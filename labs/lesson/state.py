@@ -1,0 +1,164 @@
+"""The lab as it is, against the lab as declared: what differs, the command that repairs it, and the repair.
+
+The operator reads each student's part of the account (read-only calls); `problems` compares
+it with the declared hosts of the outputs. Drills run this before they act (a student whose
+lab is not as declared is reported, not drilled), after they restore (what is left is said
+and put back), and hints use it to name the cause of a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from labs.core.outputs import HostRecord
+from labs.lesson.account import associations
+
+EC2_PRINCIPAL = "ec2.amazonaws.com"
+
+
+@dataclass(frozen=True)
+class RoleView:
+    name: str
+    exists: bool
+    policies: tuple[str, ...] = ()
+    trusts_ec2: bool = True
+
+
+@dataclass(frozen=True)
+class Association:
+    association_id: str
+    profile_arn: str
+
+    @property
+    def profile_name(self) -> str:
+        return self.profile_arn.rsplit("/", 1)[-1]
+
+
+@dataclass
+class AccountView:
+    """One student's slice of the account, as the operator reads it now."""
+
+    roles: dict[str, RoleView] = field(default_factory=dict)
+    associations: dict[str, list[Association]] = field(default_factory=dict)  # instance id -> live associations
+    http_tokens: dict[str, str] = field(default_factory=dict)  # instance id -> required/optional
+
+
+@dataclass(frozen=True)
+class Problem:
+    host: HostRecord
+    what: str  # the difference, in words
+    repair: str  # the aws CLI line that repairs it
+    fix: Callable[[object], None] = field(compare=False, repr=False)  # does the repair with the given Clients
+
+    def line(self) -> str:
+        return f"{self.what}; repair: {self.repair}"
+
+
+def trusts_ec2(document: object) -> bool:
+    """Whether a trust policy lets EC2 assume the role: Service ec2.amazonaws.com with sts:AssumeRole."""
+    if isinstance(document, str):
+        document = json.loads(urllib.parse.unquote(document))
+    statements = document.get("Statement", []) if isinstance(document, dict) else []
+    for statement in statements if isinstance(statements, list) else [statements]:
+        actions = statement.get("Action", [])
+        actions = [actions] if isinstance(actions, str) else actions
+        services = (statement.get("Principal") or {}).get("Service", []) if isinstance(
+            statement.get("Principal"), dict) else []
+        services = [services] if isinstance(services, str) else services
+        if statement.get("Effect") == "Allow" and "sts:AssumeRole" in actions and EC2_PRINCIPAL in services:
+            return True
+    return False
+
+
+def read_view(clients, hosts: list[HostRecord]) -> AccountView:
+    """Read-only: the roles the hosts declare, and every host's associations and metadata options."""
+    iam, ec2 = clients("iam"), clients("ec2")
+    view = AccountView()
+    for role in dict.fromkeys(h.role for h in hosts if h.role):
+        try:
+            got = iam.get_role(RoleName=role)["Role"]
+        except iam.exceptions.NoSuchEntityException:
+            view.roles[role] = RoleView(role, exists=False)
+            continue
+        pages = iam.get_paginator("list_attached_role_policies").paginate(RoleName=role)
+        attached = tuple(p["PolicyArn"] for page in pages for p in page["AttachedPolicies"])
+        view.roles[role] = RoleView(role, True, attached, trusts_ec2(got.get("AssumeRolePolicyDocument", {})))
+    for host in hosts:
+        view.associations[host.instance_id] = [
+            Association(a["AssociationId"], a["IamInstanceProfile"]["Arn"]) for a in associations(ec2, host.instance_id)]
+        instance = ec2.describe_instances(InstanceIds=[host.instance_id])["Reservations"][0]["Instances"][0]
+        view.http_tokens[host.instance_id] = instance.get("MetadataOptions", {}).get("HttpTokens", "")
+    return view
+
+
+def problems(hosts: list[HostRecord], view: AccountView, profile_for: dict[str, str] | None = None) -> list[Problem]:
+    """Every way the account differs from the declared hosts. profile_for maps a role to the
+    instance-profile name that holds it (by default the lab's: named like the role)."""
+    found: list[Problem] = []
+    for host in hosts:
+        found += _role_problems(host, view) + _association_problems(host, view, (profile_for or {}))
+        tokens = view.http_tokens.get(host.instance_id)
+        if tokens and tokens != host.http_tokens:
+            found.append(Problem(
+                host, f"{host.label} has IMDS http_tokens={tokens}, declared {host.http_tokens}",
+                f"aws ec2 modify-instance-metadata-options --instance-id {host.instance_id} "
+                f"--http-tokens {host.http_tokens}",
+                lambda c, h=host: c("ec2").modify_instance_metadata_options(InstanceId=h.instance_id,
+                                                                           HttpTokens=h.http_tokens)))
+    return list(dict.fromkeys(found))  # a role shared by two hosts is one problem, said once
+
+
+def _role_problems(host: HostRecord, view: AccountView) -> list[Problem]:
+    role = view.roles.get(host.role) if host.role else None
+    if role is None:
+        return []
+    if not role.exists:
+        return [Problem(host, f"role {host.role} does not exist", f"rolelab local up (or pulumi up) re-creates "
+                        f"role {host.role}", lambda c: None)]
+    found = []
+    for arn in host.policies:
+        if arn not in role.policies:
+            found.append(Problem(host, f"policy {arn.rsplit('/', 1)[-1]} is not attached to role {role.name}",
+                                 f"aws iam attach-role-policy --role-name {role.name} --policy-arn {arn}",
+                                 lambda c, r=role.name, a=arn: c("iam").attach_role_policy(RoleName=r, PolicyArn=a)))
+    for arn in role.policies:
+        if arn not in host.policies:
+            found.append(Problem(host, f"role {role.name} has policy {arn.rsplit('/', 1)[-1]} attached, "
+                                 "which the lab does not declare",
+                                 f"aws iam detach-role-policy --role-name {role.name} --policy-arn {arn}",
+                                 lambda c, r=role.name, a=arn: c("iam").detach_role_policy(RoleName=r, PolicyArn=a)))
+    if not role.trusts_ec2:
+        found.append(Problem(host, f"role {role.name}'s trust policy does not allow {EC2_PRINCIPAL} to assume it",
+                             f"aws iam update-assume-role-policy --role-name {role.name} --policy-document "
+                             "file://trust-ec2.json (Principal Service ec2.amazonaws.com, Action sts:AssumeRole)",
+                             lambda c, r=role.name: c("iam").update_assume_role_policy(
+                                 RoleName=r, PolicyDocument=json.dumps(EC2_TRUST))))
+    return found
+
+
+EC2_TRUST = {"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Principal": {"Service": EC2_PRINCIPAL}, "Action": "sts:AssumeRole"}]}
+
+
+def _association_problems(host: HostRecord, view: AccountView, profile_for: dict[str, str]) -> list[Problem]:
+    live = view.associations.get(host.instance_id, [])
+    disassociate = lambda a: (  # noqa: E731
+        f"aws ec2 disassociate-iam-instance-profile --association-id {a.association_id}",
+        lambda c, a=a: c("ec2").disassociate_iam_instance_profile(AssociationId=a.association_id))
+    if not host.role:
+        return [Problem(host, f"instance profile {a.profile_name} is associated with {host.label} "
+                        f"({host.instance_id}), which the lab declares without a role", *disassociate(a))
+                for a in live]
+    profile = profile_for.get(host.role, host.role)
+    if not live:
+        return [Problem(host, f"no instance profile is associated with {host.label} ({host.instance_id})",
+                        f"aws ec2 associate-iam-instance-profile --instance-id {host.instance_id} "
+                        f"--iam-instance-profile Name={profile}",
+                        lambda c, h=host, p=profile: c("ec2").associate_iam_instance_profile(
+                            IamInstanceProfile={"Name": p}, InstanceId=h.instance_id))]
+    keep = next((a for a in live if a.profile_name == profile), live[0])
+    return [Problem(host, f"{host.label} has a second instance-profile association ({a.profile_name})",
+                    *disassociate(a)) for a in live if a is not keep]

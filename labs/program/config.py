@@ -1,0 +1,226 @@
+"""The lab's configuration: read once, validated whole, before any resource exists."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from labs.core.errors import ConfigError, UsageError
+from labs.program.policies import DEFAULT_POLICY, SUPPORTED
+from labs.program.roster import parse_students
+
+NAMESPACE = "rolelab"
+DEFAULT_REGION = "us-east-1"
+MAX_TTL_HOURS = 72
+WORLD = ("0.0.0.0/0", "::/0")
+
+
+@dataclass(frozen=True)
+class Key:
+    """One config key: its default (as the string `pulumi config` would hold) and its meaning."""
+
+    name: str
+    default: str
+    description: str
+
+
+KEYS: tuple[Key, ...] = (
+    Key("students", "1", "A count (1..100) or a comma-separated list of student names; each gets a before/after pair"),
+    Key("roleName", "DemoRoleForEC2", "The IAM role; with several students each gets <roleName>-<student>"),
+    Key("policies", DEFAULT_POLICY, "Comma-separated AWS managed policies attached to the role"),
+    Key("sshCidr", "", "CIDR allowed to SSH in (required in aws mode), e.g. 203.0.113.7/32"),
+    Key("allowWorldSsh", "false", "Allow sshCidr 0.0.0.0/0 (SSH open to the internet); refused without it"),
+    Key("instanceType", "t3.micro", "EC2 instance type (x86_64; the AMI is Amazon Linux 2023 x86_64)"),
+    Key("sshPublicKey", "", "OpenSSH public key text for the key pair; the private key never enters the program"),
+    Key("imdsv1Demo", "false", "Add a third host with http_tokens=optional for the IMDSv1 curl demo"),
+    Key("ttlHours", "4", f"Hours before each instance shuts itself down and terminates (0..{MAX_TTL_HOURS}; 0 = never)"),
+)
+KEY_NAMES = {k.name for k in KEYS}
+DEFAULTS = {k.name: k.default for k in KEYS}
+
+
+@dataclass(frozen=True)
+class LabConfig:
+    students: tuple[str, ...]
+    role_name: str
+    policies: tuple[str, ...]
+    ssh_cidr: str
+    allow_world_ssh: bool
+    instance_type: str
+    ssh_public_key: str
+    imdsv1_demo: bool
+    ttl_hours: int
+    region: str = DEFAULT_REGION
+    stack: str = "dev"
+    raw: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def class_mode(self) -> bool:
+        return len(self.students) > 1
+
+    def role_name_for(self, student: str) -> str:
+        """Exactly roleName for one student; roleName-<student> when several share an account."""
+        return f"{self.role_name}-{student}" if self.class_mode else self.role_name
+
+    def policy_arns(self) -> tuple[str, ...]:
+        return tuple(SUPPORTED[p].arn for p in self.policies)
+
+
+# -- parsing, one small function per key ---------------------------------------------
+
+def _bool(key: str, value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("true", "yes", "1"):
+        return True
+    if lowered in ("false", "no", "0", ""):
+        return False
+    raise ConfigError(key, value, "not a boolean", f"set rolelab:{key} to true or false")
+
+
+def _role_name(value: str) -> str:
+    if not re.fullmatch(r"[\w+=,.@-]{1,64}", value):
+        raise ConfigError("roleName", value, "IAM role names are 1..64 of letters, digits and +=,.@_-",
+                          "pick a name such as DemoRoleForEC2")
+    return value
+
+
+def _policies(value: str) -> tuple[str, ...]:
+    names = tuple(p.strip() for p in value.split(",") if p.strip())
+    if not names:
+        raise ConfigError("policies", value, "no policy given", f"give at least one, e.g. {DEFAULT_POLICY}")
+    for name in names:
+        if name not in SUPPORTED:
+            bare = name.rsplit("/", 1)[-1]
+            hint = f"write the name {bare!r}, not the ARN" if bare in SUPPORTED else (
+                "supported: " + ", ".join(SUPPORTED))
+            raise ConfigError("policies", name, "not a managed policy the lab knows how to verify", hint)
+    if len(set(names)) != len(names):
+        raise ConfigError("policies", value, "a policy is listed twice", "list each policy once")
+    return names
+
+
+def _ssh_cidr(value: str, allow_world: bool) -> str:
+    text = value.strip()
+    if not text:
+        raise ConfigError("sshCidr", value, "required: who may SSH to the instances",
+                          "set it to your address, e.g. pulumi config set rolelab:sshCidr 203.0.113.7/32")
+    try:
+        network = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise ConfigError("sshCidr", value, "not a CIDR", "write an address with a prefix, e.g. 203.0.113.7/32") from None
+    if "/" not in text:
+        raise ConfigError("sshCidr", value, "no prefix length", f"write {text}/32 for one address")
+    if str(network) != text:
+        raise ConfigError("sshCidr", value, "host bits are set", f"did you mean {network}?")
+    if network.prefixlen == 0 and not allow_world:
+        raise ConfigError("sshCidr", value, "opens SSH to the whole internet",
+                          "use your own address/32, or set rolelab:allowWorldSsh true if you really mean it")
+    return text
+
+
+def _instance_type(value: str) -> str:
+    if not re.fullmatch(r"[a-z][a-z0-9-]*\.[a-z0-9]+", value):
+        raise ConfigError("instanceType", value, "not an EC2 instance type", "use a type such as t3.micro")
+    family = value.split(".", 1)[0]
+    if family == "a1" or re.fullmatch(r"[a-z]+\d+g[a-z]*", family):
+        raise ConfigError("instanceType", value, "a Graviton (arm64) type cannot boot the x86_64 AMI",
+                          "use an x86_64 type such as t3.micro")
+    return value
+
+
+_KEY_TYPES = ("ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521")
+
+
+def _ssh_public_key(value: str) -> str:
+    text = value.strip()
+    if not text:
+        raise ConfigError("sshPublicKey", "", "required: the instances' key pair is made from it",
+                          "pulumi config set rolelab:sshPublicKey \"$(cat ~/.ssh/id_ed25519.pub)\"")
+    if "PRIVATE KEY" in text:
+        raise ConfigError("sshPublicKey", "<a private key>", "this is a private key",
+                          "give the public key (the .pub file); the private key never enters the program")
+    parts = text.split()
+    try:
+        blob = base64.b64decode(parts[1], validate=True) if len(parts) >= 2 else b""
+    except binascii.Error:
+        blob = b""
+    if parts[0] not in _KEY_TYPES or len(blob) < 4 or parts[0].encode() not in blob[:40]:
+        raise ConfigError("sshPublicKey", text[:24] + "...", "not an OpenSSH public key",
+                          "paste one line such as 'ssh-ed25519 AAAA... you@host' (the .pub file)")
+    return text
+
+
+def _ttl_hours(value: str) -> int:
+    try:
+        hours = int(value.strip())
+    except ValueError:
+        raise ConfigError("ttlHours", value, "not a whole number of hours",
+                          f"give 0..{MAX_TTL_HOURS} (0 disables the shutdown timer)") from None
+    if not 0 <= hours <= MAX_TTL_HOURS:
+        raise ConfigError("ttlHours", value, f"out of range 0..{MAX_TTL_HOURS}",
+                          f"give 0..{MAX_TTL_HOURS} hours (0 disables the shutdown timer)")
+    return hours
+
+
+def _region(value: str) -> str:
+    if not re.fullmatch(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d", value):
+        raise ConfigError("region", value, "not an AWS region", "set aws:region, e.g. us-east-1")
+    return value
+
+
+def parse(raw: Mapping[str, str], region: str = DEFAULT_REGION, stack: str = "dev") -> LabConfig:
+    """Validate every key; the first bad one raises ConfigError naming key, value and fix."""
+    unknown = sorted(set(raw) - KEY_NAMES)
+    if unknown:
+        raise ConfigError(unknown[0], raw[unknown[0]], "unknown config key",
+                          "known keys: " + ", ".join(sorted(KEY_NAMES)))
+    values = {**DEFAULTS, **{k: str(v) for k, v in raw.items()}}
+    allow_world = _bool("allowWorldSsh", values["allowWorldSsh"])
+    students = parse_students(values["students"])
+    config = LabConfig(
+        students=students,
+        role_name=_role_name(values["roleName"]),
+        policies=_policies(values["policies"]),
+        ssh_cidr=_ssh_cidr(values["sshCidr"], allow_world),
+        allow_world_ssh=allow_world,
+        instance_type=_instance_type(values["instanceType"]),
+        ssh_public_key=_ssh_public_key(values["sshPublicKey"]),
+        imdsv1_demo=_bool("imdsv1Demo", values["imdsv1Demo"]),
+        ttl_hours=_ttl_hours(values["ttlHours"]),
+        region=_region(region),
+        stack=stack,
+        raw=dict(raw),
+    )
+    longest = max(students, key=len)
+    if config.class_mode and len(config.role_name_for(longest)) > 64:
+        raise ConfigError("roleName", config.role_name,
+                          f"with student {longest!r} the role name would exceed IAM's 64 characters",
+                          "shorten roleName or the student names")
+    return config
+
+
+def parse_assignments(pairs: list[str], flag: str = "--config") -> dict[str, str]:
+    """['students=3', 'rolelab:ttlHours=0'] -> {'students': '3', 'ttlHours': '0'}."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip().removeprefix(f"{NAMESPACE}:")
+        if not sep or not key:
+            raise UsageError(f"{flag} {pair!r}: expected KEY=VALUE; write e.g. {flag} students=3")
+        out[key] = value
+    return out
+
+
+def load_from_pulumi(get: Callable[[str], str | None] | None = None) -> LabConfig:
+    """Read the rolelab: namespace from the running Pulumi program (real or mocked)."""
+    import pulumi
+
+    config = pulumi.Config(NAMESPACE)
+    reader = get or config.get
+    raw = {k.name: value for k in KEYS if (value := reader(k.name)) is not None}
+    region = pulumi.Config("aws").get("region") or DEFAULT_REGION
+    return parse(raw, region=region, stack=pulumi.get_stack())

@@ -1,0 +1,102 @@
+"""RoleLab: one student's before/after pair. Classroom: the whole class on one network."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+
+from labs.core.outputs import AWS_IMDS_ENDPOINT, AWS_LOGIN_USER, host_dict
+from labs.core.tags import lab_tags
+from labs.program.config import LabConfig
+from labs.program.host import HostKind, LabHost, LabHostArgs
+from labs.program.network import LabNetwork, LabNetworkArgs
+from labs.program.role import LabRole, LabRoleArgs
+
+
+@dataclass
+class RoleLabArgs:
+    student: str
+    config: LabConfig
+    network: LabNetwork
+
+
+class RoleLab(pulumi.ComponentResource):
+    """A student's own role (so a drill on it never touches a classmate) and their hosts."""
+
+    def __init__(self, name: str, args: RoleLabArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("rolelab:index:RoleLab", name, None, opts)
+        config, student = args.config, args.student
+        self.student = student
+        self.role_name = config.role_name_for(student)
+        self.policy_arns = config.policy_arns()
+        self.role = LabRole(
+            f"{name}-iam",
+            LabRoleArgs(self.role_name, self.policy_arns, lab_tags(config.stack, student, self.role_name)),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        kinds = [HostKind.NO_ROLE, HostKind.WITH_ROLE] + ([HostKind.IMDSV1] if config.imdsv1_demo else [])
+        self.hosts = [
+            LabHost(
+                f"{name}-{kind.value}",
+                LabHostArgs(
+                    kind=kind,
+                    ami_id=args.network.ami_id,
+                    instance_type=config.instance_type,
+                    key_name=args.network.key_pair.key_name,
+                    security_group_id=args.network.security_group.id,
+                    instance_profile=self.role.instance_profile.name if kind.has_role else None,
+                    ttl_hours=config.ttl_hours,
+                    tags=lab_tags(config.stack, student, f"rolelab-{config.stack}-{name}-{kind.value}"),
+                ),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            for kind in kinds
+        ]
+        self.register_outputs({"role_name": self.role.role.name})
+
+    def host_records(self) -> list[pulumi.Output[dict]]:
+        def record(host: LabHost) -> pulumi.Output[dict]:
+            role = self.role.role.name if host.kind.has_role else None
+            return pulumi.Output.all(host.instance.id, host.instance.public_ip, role).apply(
+                lambda values, kind=host.kind: host_dict(
+                    student=self.student,
+                    name=kind.value,
+                    instance_id=values[0],
+                    address=values[1],
+                    port=22,
+                    user=AWS_LOGIN_USER,
+                    role=values[2],
+                    policies=list(self.policy_arns) if kind.has_role else [],
+                    imds_endpoint=AWS_IMDS_ENDPOINT,
+                    http_tokens=kind.http_tokens,
+                )
+            )
+
+        return [record(host) for host in self.hosts]
+
+
+class Classroom(pulumi.ComponentResource):
+    """N students, each with a RoleLab, sharing one security group, key pair and AMI."""
+
+    def __init__(self, name: str, config: LabConfig, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("rolelab:index:Classroom", name, None, opts)
+        self.config = config
+        self.network = LabNetwork(
+            f"{name}-shared",
+            LabNetworkArgs(
+                ssh_cidr=config.ssh_cidr,
+                ssh_public_key=config.ssh_public_key,
+                key_name=f"rolelab-{config.stack}",
+                tags=lab_tags(config.stack, None, f"rolelab-{config.stack}"),
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.labs = [
+            RoleLab(student, RoleLabArgs(student, config, self.network), opts=pulumi.ResourceOptions(parent=self))
+            for student in config.students
+        ]
+        self.register_outputs({"students": list(config.students)})
+
+    def host_records(self) -> list[pulumi.Output[dict]]:
+        return [record for lab in self.labs for record in lab.host_records()]

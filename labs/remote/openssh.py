@@ -1,0 +1,29 @@
+"""The exact OpenSSH command for a host of the outputs: pinned keys, no agent, no prompts."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+from labs.core.outputs import HostRecord, LabOutputs
+
+
+def openssh_argv(outputs: LabOutputs, host: HostRecord, identity: str | None = None,
+                 command: list[str] | None = None) -> list[str]:
+    key = identity or outputs.private_key_path
+    argv = ["ssh", "-p", str(host.port), "-o", "StrictHostKeyChecking=yes", "-o", "IdentitiesOnly=yes",
+            "-o", "BatchMode=yes", "-o", "LogLevel=ERROR"]
+    if outputs.known_hosts:
+        argv += ["-o", f"UserKnownHostsFile={outputs.known_hosts}"]
+    if key:
+        argv += ["-i", str(Path(key).expanduser())]
+    argv.append(f"{host.user}@{host.address}")
+    if command:
+        # One argument is a shell line as typed ("aws iam list-users | head"); several are
+        # words, quoted so that --query 'Roles[].RoleName' arrives intact.
+        argv.append(command[0] if len(command) == 1 else shlex.join(command))
+    return argv
+
+
+def shell_line(argv: list[str]) -> str:
+    return " ".join(shlex.quote(a) for a in argv)
