@@ -18,3 +18,6 @@ pulumi.export("mode", "aws")
 pulumi.export("region", config.region)
 pulumi.export("stack", config.stack)
 pulumi.export("hosts", classroom.host_records())
+# What the lesson aims at per student; in exercise mode the students build it, and `rolelab check` grades it.
+pulumi.export("exercise", config.exercise)
+pulumi.export("targets", config.targets())

@@ -119,6 +119,26 @@ def build_parser() -> OneLineParser:
                       help="narrate the lesson stage by stage for a live class (waits for Enter at a terminal)")
     demo.set_defaults(func=cmd_demo)
 
+    check = sub.add_parser("check", help="grade each student's progress in the lesson (exercise mode); changes nothing")
+    _target_flags(check)
+    check.add_argument("--student", action="append", default=None, help="only this student (repeatable)")
+    check.add_argument("--json", action="store_true", help="steps per student, for an LMS")
+    check.add_argument("--html", metavar="FILE", default=None, help="also write the class progress grid")
+    check.add_argument("--watch", type=float, default=None, metavar="SECONDS",
+                       help="re-check every SECONDS until every step is done (or Ctrl-C)")
+    check.add_argument("--identity", "-i", default=None, help="SSH private key (aws mode; local mode knows it)")
+    check.add_argument("--quiet", "-q", action="store_true", help="no live progress")
+    check.set_defaults(func=cmd_check)
+
+    env = sub.add_parser("env", help="export lines for a student's lab console (exercise mode, offline)")
+    _target_flags(env)
+    env.add_argument("--student", default=None, help="whose console (class mode)")
+    env.set_defaults(func=cmd_env)
+    console = sub.add_parser("console", help="a shell with a student's lab console (exercise mode, offline)")
+    _target_flags(console)
+    console.add_argument("--student", default=None, help="whose console (class mode)")
+    console.set_defaults(func=cmd_console)
+
     e2e = sub.add_parser("e2e", help="course CI on AWS: pulumi up, verify, drills, then pulumi destroy (always)")
     e2e.add_argument("--stack", "-s", required=True, metavar="S", help="the Pulumi stack (configured beforehand)")
     _report_flags(e2e)
@@ -339,6 +359,77 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"timings: up {timings.up:.1f} s, verify {timings.verify:.1f} s, drills {timings.drills:.1f} s, "
           f"down {timings.down:.1f} s", file=sys.stderr)
     return status
+
+
+def _student_console(args: argparse.Namespace):
+    from labs.labcloud.paths import StackPaths
+    from labs.provision.consoles import read_console
+
+    outputs = resolve_outputs(args)
+    if outputs.mode != "local":
+        raise UsageError("in aws mode your own AWS credentials are the console (aws configure, AWS_PROFILE or "
+                         "aws sso login); `rolelab env` is for the offline lab: add --local")
+    return read_console(StackPaths.for_stack(outputs.stack).root, outputs, args.student)
+
+
+def cmd_env(args: argparse.Namespace) -> int:
+    import shlex
+
+    console = _student_console(args)
+    print(f"# the lab console of {console.student} (IAM user {console.user}); use: eval \"$(rolelab env ...)\"")
+    print("unset AWS_SESSION_TOKEN AWS_PROFILE AWS_CONFIG_FILE AWS_SHARED_CREDENTIALS_FILE")
+    for name, value in console.environment().items():
+        print(f"export {name}={shlex.quote(value)}")
+    return ExitStatus.OK
+
+
+def cmd_console(args: argparse.Namespace) -> int:
+    console = _student_console(args)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE")}
+    env.update(console.environment(), PS1=f"(lab console: {console.student}) \\w $ ")
+    shell = "/bin/bash" if os.path.exists("/bin/bash") else os.environ.get("SHELL", "/bin/sh")
+    print(f"lab console of {console.student}: the aws CLI now acts as {console.user} on the lab cloud; "
+          "`exit` to leave", file=sys.stderr)
+    os.execvpe(shell, [shell, "--norc", "-i"] if shell.endswith("bash") else [shell, "-i"], env)
+    return ExitStatus.OK  # not reached
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    import time
+    from pathlib import Path
+
+    from labs.app.check import check_students
+    from labs.provision.operator import operator_clients
+    from labs.report import exercise as views
+    from labs.verify.runner import Verifier
+
+    if args.watch is not None and not (1 <= args.watch <= 3600):
+        raise UsageError(f"--watch {args.watch:g}: give the seconds between checks, 1 to 3600")
+    outputs = resolve_outputs(args)
+    students = tuple(dict.fromkeys(args.student)) if args.student else outputs.students()
+    unknown = [s for s in students if s not in outputs.students()]
+    if unknown:
+        raise UsageError(f"--student {unknown[0]!r}: no such student in stack {outputs.stack!r} "
+                         f"(students: {', '.join(outputs.students())})")
+    painted = sys.stdout.isatty() and args.watch is not None and not args.json
+    with Verifier(outputs, identity=args.identity, settle=0.0, operator=operator_clients(outputs)) as verifier:
+        while True:
+            graded = check_students(verifier.operator, verifier, outputs, students)
+            if args.html:
+                Path(args.html).write_text(views.render_html(graded, outputs.stack, refresh=args.watch))
+            text = views.render_json(graded) if args.json else views.render_text(graded, outputs.stack)
+            print(("\033[H\033[2J" if painted else "") + text, flush=True)
+            finished = all(p.complete for p in graded)
+            if args.watch is None or finished:
+                break
+            try:
+                time.sleep(args.watch)
+            except KeyboardInterrupt:
+                break
+    if any(p.unreachable for p in graded):
+        return ExitStatus.UNREACHABLE
+    return ExitStatus.OK if all(p.complete for p in graded) else ExitStatus.LAB_WRONG
 
 
 def _pin_from_console(outputs, host):

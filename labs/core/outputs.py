@@ -49,6 +49,8 @@ class LabOutputs:
     known_hosts: str | None = None
     endpoint: str | None = None
     operator_credentials: str | None = None
+    exercise: bool = False  # the students make the role themselves (hosts start without one)
+    targets: dict[str, dict] = field(default_factory=dict)  # student -> {"role", "policies"}: the lesson's aim
     schema: int = SCHEMA_VERSION
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
@@ -65,6 +67,14 @@ class LabOutputs:
             raise UsageError(f"host {name!r} exists for {len(matches)} students; pick one with --student "
                              f"({', '.join(h.student for h in matches)})")
         return matches[0]
+
+    def target(self, student: str) -> tuple[str, tuple[str, ...]]:
+        """(role, policy ARNs) the student's lesson aims at; from the with-role host when not exported."""
+        aim = self.targets.get(student)
+        if aim:
+            return str(aim["role"]), tuple(aim.get("policies") or ())
+        host = self.host("with-role", student)
+        return host.role or "DemoRoleForEC2", host.policies
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -110,6 +120,13 @@ def from_dict(data: Any, source: str = "outputs") -> LabOutputs:
         except (TypeError, ValueError) as exc:
             raise _fail(source, f"hosts[{index}] is malformed ({exc})") from None
         hosts.append(record)
+    if not isinstance(data.get("exercise", False), bool):
+        raise _fail(source, f"exercise must be true or false, not {data['exercise']!r}")
+    targets = data.get("targets", {})
+    if not isinstance(targets, dict) or not all(
+            isinstance(t, dict) and isinstance(t.get("role"), str) and isinstance(t.get("policies", []), list)
+            for t in targets.values()):
+        raise _fail(source, "targets must map each student to {\"role\": NAME, \"policies\": [ARN, ...]}")
     known = {f.name for f in fields(LabOutputs)} - {"hosts", "extra"}
     return LabOutputs(
         hosts=tuple(hosts),

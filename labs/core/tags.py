@@ -11,3 +11,9 @@ def lab_tags(stack: str, student: str | None = None, name: str | None = None) ->
     if name:
         tags["Name"] = name
     return tags
+
+
+# Exercise mode: a student's console user carries the student it belongs to and the role name the
+# lesson asks that student for; the lab cloud scopes the user's requests by them.
+CONSOLE_TAG = "rolelab-console"
+PREFIX_TAG = "rolelab-role-prefix"

@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from labs.core.trust import trusts_ec2
+
 IMDS_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"  # botocore parses Expiration with exactly this
 MIN_VALIDITY_AT_ROTATION = 300  # EC2 hands out new credentials at least 5 minutes before expiry
 
@@ -88,9 +90,11 @@ class CredentialMinter:
 
     def __init__(self, account_id: str, region: str, lifetime: int = 6 * 3600, rotate_every: int = 3600,
                  clock: Callable[[], float] = time.time):
+        from moto.iam.models import iam_backends
         from moto.sts.models import sts_backends
 
         self._sts = sts_backends[account_id]["global"]
+        self._iam = iam_backends[account_id]["global"]
         self.region = region
         self.clock = clock
         self._lock = threading.Lock()
@@ -106,6 +110,9 @@ class CredentialMinter:
             self._issued.clear()
 
     def credentials(self, instance_id: str, role_arn: str) -> dict:
+        refused = self._untrusted(role_arn)
+        if refused:
+            return refused
         key = (instance_id, role_arn)
         with self._lock:
             now = self.clock()
@@ -114,6 +121,18 @@ class CredentialMinter:
                 issued = (now, self._mint(instance_id, role_arn, now))
                 self._issued[key] = issued
             return dict(issued[1])
+
+    def _untrusted(self, role_arn: str) -> dict | None:
+        """EC2 gets credentials only for a role that trusts ec2.amazonaws.com; otherwise IMDS serves this
+        document, with no keys (AWS's "Troubleshoot IAM and Amazon EC2"), and the aws CLI finds none."""
+        role = next((r for r in list(self._iam.roles.values()) if r.arn == role_arn), None)
+        if role is not None and trusts_ec2(role.assume_role_policy_document):
+            return None
+        name = role_arn.rsplit("/", 1)[-1]
+        return {"Code": "AssumeRoleUnauthorizedAccess",
+                "Message": f"EC2 cannot assume the role {name}. Please see documentation at "
+                           "https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_iam-ec2.html.",
+                "LastUpdated": _utc(self.clock())}
 
     def _mint(self, instance_id: str, role_arn: str, now: float) -> dict:
         assumed = self._sts.assume_role(

@@ -39,8 +39,6 @@ class LabCloud:
         self.started_at = time.time()
 
     def start(self) -> dict:
-        from moto.server import ThreadedMotoServer
-
         from labs.labcloud.aws_clients import ClientFactory
         from labs.labcloud.control import ControlServer
         from labs.labcloud.hosts import HostManager
@@ -48,13 +46,18 @@ class LabCloud:
         from labs.labcloud.seed import bootstrap_operator, seed
 
         log = logging.getLogger("rolelab.cloud")
-        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        from labs.labcloud.gate import gated_moto_server
+        from labs.labcloud.scope import ConsoleScope
+
+        self.checks: list = []  # filled once moto's backends exist (a check may read them)
+        self.moto = gated_moto_server(self.checks)
         self.moto.start()
         host, port = self.moto.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"
         operator = bootstrap_operator(ACCOUNT_ID)
         operator.write(self.paths.operator_credentials)
         seed(ClientFactory(self.endpoint, self.region, operator.access_key_id, operator.secret_access_key))
+        self.checks.append(ConsoleScope(ACCOUNT_ID, self.region))
         self.minter = CredentialMinter(ACCOUNT_ID, self.region)
         self.hosts = HostManager(ACCOUNT_ID, self.region, self.endpoint, self.paths.hosts, self.paths.pids,
                                  self.minter)

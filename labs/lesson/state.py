@@ -9,14 +9,14 @@ and put back), and hints use it to name the cause of a failure.
 from __future__ import annotations
 
 import json
-import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from labs.core.outputs import HostRecord
+from labs.core.trust import EC2_PRINCIPAL, EC2_TRUST, trusts_ec2
 from labs.lesson.account import associations
 
-EC2_PRINCIPAL = "ec2.amazonaws.com"
+__all__ = ["AccountView", "Problem", "problems", "read_view", "trusts_ec2"]
 
 
 @dataclass(frozen=True)
@@ -55,22 +55,6 @@ class Problem:
 
     def line(self) -> str:
         return f"{self.what}; repair: {self.repair}"
-
-
-def trusts_ec2(document: object) -> bool:
-    """Whether a trust policy lets EC2 assume the role: Service ec2.amazonaws.com with sts:AssumeRole."""
-    if isinstance(document, str):
-        document = json.loads(urllib.parse.unquote(document))
-    statements = document.get("Statement", []) if isinstance(document, dict) else []
-    for statement in statements if isinstance(statements, list) else [statements]:
-        actions = statement.get("Action", [])
-        actions = [actions] if isinstance(actions, str) else actions
-        services = (statement.get("Principal") or {}).get("Service", []) if isinstance(
-            statement.get("Principal"), dict) else []
-        services = [services] if isinstance(services, str) else services
-        if statement.get("Effect") == "Allow" and "sts:AssumeRole" in actions and EC2_PRINCIPAL in services:
-            return True
-    return False
 
 
 def read_view(clients, hosts: list[HostRecord]) -> AccountView:
@@ -137,10 +121,6 @@ def _role_problems(host: HostRecord, view: AccountView) -> list[Problem]:
                              lambda c, r=role.name: c("iam").update_assume_role_policy(
                                  RoleName=r, PolicyDocument=json.dumps(EC2_TRUST))))
     return found
-
-
-EC2_TRUST = {"Version": "2012-10-17", "Statement": [
-    {"Effect": "Allow", "Principal": {"Service": EC2_PRINCIPAL}, "Action": "sts:AssumeRole"}]}
 
 
 def _association_problems(host: HostRecord, view: AccountView, profile_for: dict[str, str]) -> list[Problem]:

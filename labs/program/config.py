@@ -37,6 +37,8 @@ KEYS: tuple[Key, ...] = (
     Key("instanceType", "t3.micro", "EC2 instance type (x86_64; the AMI is Amazon Linux 2023 x86_64)"),
     Key("sshPublicKey", "", "OpenSSH public key text for the key pair; the private key never enters the program"),
     Key("imdsv1Demo", "false", "Add a third host with http_tokens=optional for the IMDSv1 curl demo"),
+    Key("exercise", "false", "Exercise mode: hosts, key pair and security group only; the students make the role, "
+        "its instance profile and the association themselves, and `rolelab check` grades them"),
     Key("ttlHours", "4", f"Hours before each instance shuts itself down and terminates (0..{MAX_TTL_HOURS}; 0 = never)"),
 )
 KEY_NAMES = {k.name for k in KEYS}
@@ -54,6 +56,7 @@ class LabConfig:
     ssh_public_key: str
     imdsv1_demo: bool
     ttl_hours: int
+    exercise: bool = False
     region: str = DEFAULT_REGION
     stack: str = "dev"
     raw: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
@@ -68,6 +71,11 @@ class LabConfig:
 
     def policy_arns(self) -> tuple[str, ...]:
         return tuple(SUPPORTED[p].arn for p in self.policies)
+
+    def targets(self) -> dict[str, dict]:
+        """What the lesson aims at, per student: the role and its policies (made by the program, or in
+        exercise mode by the student)."""
+        return {s: {"role": self.role_name_for(s), "policies": list(self.policy_arns())} for s in self.students}
 
 
 # -- parsing, one small function per key ---------------------------------------------
@@ -191,6 +199,7 @@ def parse(raw: Mapping[str, str], region: str = DEFAULT_REGION, stack: str = "de
         ssh_public_key=_ssh_public_key(values["sshPublicKey"]),
         imdsv1_demo=_bool("imdsv1Demo", values["imdsv1Demo"]),
         ttl_hours=_ttl_hours(values["ttlHours"]),
+        exercise=_bool("exercise", values["exercise"]),
         region=_region(region),
         stack=stack,
         raw=dict(raw),

@@ -58,7 +58,7 @@ class LabHost(pulumi.ComponentResource):
             instance_type=args.instance_type,
             key_name=args.key_name,
             vpc_security_group_ids=[args.security_group_id],
-            iam_instance_profile=args.instance_profile if args.kind.has_role else None,
+            iam_instance_profile=args.instance_profile,
             metadata_options={
                 "http_endpoint": "enabled",
                 "http_tokens": args.kind.http_tokens,

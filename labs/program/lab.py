@@ -30,7 +30,8 @@ class RoleLab(pulumi.ComponentResource):
         self.student = student
         self.role_name = config.role_name_for(student)
         self.policy_arns = config.policy_arns()
-        self.role = LabRole(
+        # Exercise mode: the student makes the role, its profile and the association (the lesson's work).
+        self.role = None if config.exercise else LabRole(
             f"{name}-iam",
             LabRoleArgs(self.role_name, self.policy_arns, lab_tags(config.stack, student, self.role_name)),
             opts=pulumi.ResourceOptions(parent=self),
@@ -45,7 +46,7 @@ class RoleLab(pulumi.ComponentResource):
                     instance_type=config.instance_type,
                     key_name=args.network.key_pair.key_name,
                     security_group_id=args.network.security_group.id,
-                    instance_profile=self.role.instance_profile.name if kind.has_role else None,
+                    instance_profile=self.role.instance_profile.name if kind.has_role and self.role else None,
                     ttl_hours=config.ttl_hours,
                     tags=lab_tags(config.stack, student, f"rolelab-{config.stack}-{name}-{kind.value}"),
                 ),
@@ -53,11 +54,11 @@ class RoleLab(pulumi.ComponentResource):
             )
             for kind in kinds
         ]
-        self.register_outputs({"role_name": self.role.role.name})
+        self.register_outputs({"role_name": self.role.role.name if self.role else None})
 
     def host_records(self) -> list[pulumi.Output[dict]]:
         def record(host: LabHost) -> pulumi.Output[dict]:
-            role = self.role.role.name if host.kind.has_role else None
+            role = self.role.role.name if host.kind.has_role and self.role else None
             return pulumi.Output.all(host.instance.id, host.instance.public_ip, role).apply(
                 lambda values, kind=host.kind: host_dict(
                     student=self.student,
@@ -67,7 +68,7 @@ class RoleLab(pulumi.ComponentResource):
                     port=22,
                     user=AWS_LOGIN_USER,
                     role=values[2],
-                    policies=list(self.policy_arns) if kind.has_role else [],
+                    policies=list(self.policy_arns) if kind.has_role and self.role else [],
                     imds_endpoint=AWS_IMDS_ENDPOINT,
                     http_tokens=kind.http_tokens,
                 )

@@ -103,6 +103,11 @@ def up(values: Mapping[str, str], stack: str = DEFAULT_STACK, region: str = lab_
         hosts = _wait_for_hosts(client, [h.instance_id for h in raw.hosts])
         outputs = localize(raw, hosts, paths, info)
         _write_known_hosts(paths, hosts)
+        if outputs.exercise:  # the students' consoles: the rights of a sandbox account, nothing else
+            from labs.provision.consoles import make_consoles
+
+            make_consoles(ClientFactory(info["endpoint"], region, operator.access_key_id,
+                                        operator.secret_access_key), outputs, paths.root)
         paths.outputs.write_text(outputs.to_json())
         paths.config.write_text(json.dumps({"values": dict(values), "region": region}, indent=2))
     except BaseException:

@@ -16,11 +16,26 @@ SCHEMA_FIELDS = ["student", "name", "instance_id", "address", "port", "user", "r
 
 def test_outputs_schema_is_exactly_the_documented_one(run_lab):
     run = run_lab(imdsv1Demo="true")
-    assert set(run.outputs) == {"mode", "region", "stack", "hosts"}
+    assert set(run.outputs) == {"mode", "region", "stack", "hosts", "exercise", "targets"}
+    assert run.outputs["exercise"] is False
+    assert run.outputs["targets"] == {"student01": {"role": "DemoRoleForEC2",
+                                                    "policies": ["arn:aws:iam::aws:policy/IAMReadOnlyAccess"]}}
     assert run.outputs["mode"] == "aws" and run.outputs["region"] == "us-east-1"
     assert [f.name for f in fields(lab_outputs.HostRecord)] == SCHEMA_FIELDS
     for host in run.outputs["hosts"]:
         assert list(host) == SCHEMA_FIELDS, f"host fields {list(host)}"
+
+
+def test_exercise_mode_starts_every_host_without_a_role_and_keeps_the_aim(run_lab):
+    run = run_lab(exercise="true", students="2")
+    assert run.outputs["exercise"] is True
+    assert all(h["role"] is None and h["policies"] == [] for h in run.outputs["hosts"])
+    assert {h["name"] for h in run.outputs["hosts"]} == {"no-role", "with-role"}, "the hosts keep their names"
+    assert run.outputs["targets"]["student02"]["role"] == "DemoRoleForEC2-student02"
+    types = {r.type for r in run.registrations}
+    assert not types & {"aws:iam/role:Role", "aws:iam/instanceProfile:InstanceProfile",
+                        "aws:iam/rolePolicyAttachment:RolePolicyAttachment"}, types
+    assert all(not r.inputs.get("iamInstanceProfile") for r in run.of_type("aws:ec2/instance:Instance"))
 
 
 def test_aws_mode_hosts_point_at_ec2(run_lab):
