@@ -115,6 +115,9 @@ def build_parser() -> OneLineParser:
     _report_flags(demo)
     demo.add_argument("--student", action="append", default=None,
                       help="only this student of the class (repeatable; --step narrates each in turn)")
+    demo.add_argument("--exercise", action="store_true",
+                      help="play a student: an exercise lab, each step with the student's console, `check` after "
+                           "each, then the two classic mistakes caught")
     demo.add_argument("--step", action="store_true",
                       help="narrate the lesson stage by stage for a live class (waits for Enter at a terminal)")
     demo.set_defaults(func=cmd_demo)
@@ -351,6 +354,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from labs.report.progress import Progress
 
     local_environment()
+    if args.exercise:
+        from labs.app.exercise_demo import run_exercise_demo
+
+        return _emit(run_exercise_demo(config_values(args), args.stack or "demo-exercise",
+                                       args.region or DEFAULT_REGION, Progress(enabled=not args.quiet)), args)
     report, _, timings = run_demo(config_values(args), stack=args.stack or DEMO_STACK,
                                   region=args.region or DEFAULT_REGION, progress=Progress(enabled=not args.quiet),
                                   settle=args.settle, step=args.step,

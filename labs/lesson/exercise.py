@@ -150,8 +150,9 @@ def grade(seen: Seen) -> list[StepResult]:
             f"--iam-instance-profile Name={(seen.profiles or (role,))[0]}"))
 
     stored = seen.stored.startswith("stored")
-    if seen.list_users == "Success" and stored:
-        add("list-users-works", WRONG, "works, but with a stored access key, not the role", _hint(
+    if stored:
+        how = "works" if seen.list_users == "Success" else f"answers {seen.list_users}"
+        add("list-users-works", WRONG, f"{how} with a stored access key, not the role", _hint(
             "nothing-stored", "remove the stored key; the role's credentials come from IMDS",
             "rm -rf ~/.aws/credentials (on the host)"))
     elif seen.list_users == "Success":

@@ -183,3 +183,13 @@ def test_the_class_grid_in_json_and_in_the_page(lab, capsys, tmp_path, artifacts
         wrong = browser.locator('tr[data-student="student02"] td[data-step="role-trust"]')
         assert wrong.get_attribute("data-status") == "wrong"
         browser.screenshot(path=str(Path(artifacts_dir) / "exercise-progress.png"), full_page=True)
+
+
+def test_demo_exercise_plays_a_student_and_catches_both_mistakes(capsys):
+    code = main(["demo", "--exercise", "--json", "--stack", "demo-ex", "-q"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0, [r for r in report["results"] if r["status"] != "pass"]
+    phases = [r["phase"] for r in report["results"]]
+    assert phases[0] == "exercise 0: nothing done" and "exercise 4: attached, and the host proves it" in phases
+    assert {"mistake 1: lambda trust", "mistake 2: stored key", "mistake 2: key removed"} <= set(phases)
+    assert not StackPaths.for_stack("demo-ex").root.exists(), "the demo takes its lab down"
