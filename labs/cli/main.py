@@ -68,7 +68,16 @@ def build_parser() -> OneLineParser:
     _config_flag(up)
     up.add_argument("--region", default=None, help="aws:region for the lab cloud (default us-east-1)")
     up.add_argument("--json", action="store_true", help="print the outputs as JSON")
+    up.add_argument("--student", action="append", default=None,
+                    help="on a running stack: repair only this student's lab (repeatable)")
     up.set_defaults(func=cmd_local_up)
+    preview = local_sub.add_parser("preview", help="what `local up` would change on the running stack, drift "
+                                                   "included; changes nothing")
+    _stack_flag(preview)
+    _config_flag(preview)
+    preview.add_argument("--student", action="append", default=None, help="only this student (repeatable)")
+    preview.add_argument("--json", action="store_true")
+    preview.set_defaults(func=cmd_local_preview)
     down = local_sub.add_parser("down", help="stop the lab cloud and every process it started; idempotent")
     _stack_flag(down)
     down.set_defaults(func=cmd_local_down)
@@ -207,7 +216,8 @@ def cmd_local_up(args: argparse.Namespace) -> int:
     from labs.provision import local
 
     result = local.up(config_values(args), stack=args.stack or local.DEFAULT_STACK,
-                      region=args.region or DEFAULT_REGION)
+                      region=args.region or DEFAULT_REGION,
+                      students=tuple(dict.fromkeys(args.student)) if args.student else None)
     if args.json:
         print(result.outputs.to_json(), end="")
         return ExitStatus.OK
@@ -215,6 +225,10 @@ def cmd_local_up(args: argparse.Namespace) -> int:
 
     verb = "already up" if result.already_up else f"up in {result.seconds:.1f} s"
     print(f"stack {result.outputs.stack!r} {verb}: lab cloud at {result.outputs.endpoint}")
+    if result.already_up:
+        print("\n".join([f"put back {len(result.put_back)} difference(s) in place:"]
+                        + [f"  ~ {line}" for line in result.put_back]) if result.put_back
+              else "nothing to change: the lab is as declared")
     print(hosts_table(result.outputs))
     print(f"\nTry: rolelab ssh with-role --local{_stack_arg(args)} -- aws iam list-users")
     return ExitStatus.OK
@@ -222,6 +236,20 @@ def cmd_local_up(args: argparse.Namespace) -> int:
 
 def _stack_arg(args: argparse.Namespace) -> str:
     return f" --stack {args.stack}" if args.stack else ""
+
+
+def cmd_local_preview(args: argparse.Namespace) -> int:
+    from labs.provision import local
+
+    planned = local.preview(config_values(args), stack=args.stack or local.DEFAULT_STACK,
+                            students=tuple(dict.fromkeys(args.student)) if args.student else None)
+    if args.json:
+        print(json.dumps(planned.to_dict(), indent=2))
+        return ExitStatus.OK
+    lines = planned.describe()
+    print("\n".join(lines) if lines else "no changes: the lab is as declared")
+    print(f"{len(planned.changes)} to update in place, 0 to create, 0 to delete, 0 to replace")
+    return ExitStatus.OK
 
 
 def cmd_local_down(args: argparse.Namespace) -> int:

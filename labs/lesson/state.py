@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from labs.core.outputs import HostRecord
+from labs.core.tags import lab_tags
 from labs.core.trust import EC2_PRINCIPAL, EC2_TRUST, trusts_ec2
 from labs.lesson.account import associations
 
@@ -25,6 +26,7 @@ class RoleView:
     exists: bool
     policies: tuple[str, ...] = ()
     trusts_ec2: bool = True
+    profiles: tuple[str, ...] | None = None  # instance profiles holding the role (None: not read)
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,10 @@ def read_view(clients, hosts: list[HostRecord]) -> AccountView:
             continue
         pages = iam.get_paginator("list_attached_role_policies").paginate(RoleName=role)
         attached = tuple(p["PolicyArn"] for page in pages for p in page["AttachedPolicies"])
-        view.roles[role] = RoleView(role, True, attached, trusts_ec2(got.get("AssumeRolePolicyDocument", {})))
+        profiles = tuple(p["InstanceProfileName"] for p in
+                         iam.list_instance_profiles_for_role(RoleName=role)["InstanceProfiles"])
+        view.roles[role] = RoleView(role, True, attached, trusts_ec2(got.get("AssumeRolePolicyDocument", {})),
+                                    profiles)
     for host in hosts:
         view.associations[host.instance_id] = [
             Association(a["AssociationId"], a["IamInstanceProfile"]["Arn"]) for a in associations(ec2, host.instance_id)]
@@ -78,12 +83,14 @@ def read_view(clients, hosts: list[HostRecord]) -> AccountView:
     return view
 
 
-def problems(hosts: list[HostRecord], view: AccountView, profile_for: dict[str, str] | None = None) -> list[Problem]:
-    """Every way the account differs from the declared hosts. profile_for maps a role to the
-    instance-profile name that holds it (by default the lab's: named like the role)."""
+def problems(hosts: list[HostRecord], view: AccountView, profile_for: dict[str, str] | None = None,
+             stack: str = "") -> list[Problem]:
+    """Every way the account differs from the declared hosts, in the order their repairs must run.
+    profile_for maps a role to the instance-profile name that holds it (the lab's: named like the
+    role); `stack` tags what a repair creates."""
     found: list[Problem] = []
     for host in hosts:
-        found += _role_problems(host, view) + _association_problems(host, view, (profile_for or {}))
+        found += _role_problems(host, view, stack) + _association_problems(host, view, (profile_for or {}))
         tokens = view.http_tokens.get(host.instance_id)
         if tokens and tokens != host.http_tokens:
             found.append(Problem(
@@ -92,17 +99,27 @@ def problems(hosts: list[HostRecord], view: AccountView, profile_for: dict[str, 
                 f"--http-tokens {host.http_tokens}",
                 lambda c, h=host: c("ec2").modify_instance_metadata_options(InstanceId=h.instance_id,
                                                                            HttpTokens=h.http_tokens)))
-    return list(dict.fromkeys(found))  # a role shared by two hosts is one problem, said once
+    unique: dict[tuple[str, str], Problem] = {}
+    for problem in found:  # a role shared by two hosts is one problem, repaired once
+        unique.setdefault((problem.what.replace(problem.host.label, ""), problem.repair), problem)
+    return list(unique.values())
 
 
-def _role_problems(host: HostRecord, view: AccountView) -> list[Problem]:
+def _role_problems(host: HostRecord, view: AccountView, stack: str) -> list[Problem]:
     role = view.roles.get(host.role) if host.role else None
     if role is None:
         return []
     if not role.exists:
-        return [Problem(host, f"role {host.role} does not exist", f"rolelab local up (or pulumi up) re-creates "
-                        f"role {host.role}", lambda c: None)]
+        return [Problem(host, f"role {host.role} does not exist",
+                        f"aws iam create-role --role-name {host.role} --assume-role-policy-document file://trust-ec2.json"
+                        f" (then its policies and instance profile; `rolelab local up` or `pulumi up` does all)",
+                        lambda c, h=host: create_role(c, h, stack))]
     found = []
+    if role.profiles == ():
+        found.append(Problem(host, f"no instance profile holds role {role.name}",
+                             f"aws iam create-instance-profile --instance-profile-name {role.name} && aws iam "
+                             f"add-role-to-instance-profile --instance-profile-name {role.name} --role-name {role.name}",
+                             lambda c, h=host: create_profile(c, h, stack)))
     for arn in host.policies:
         if arn not in role.policies:
             found.append(Problem(host, f"policy {arn.rsplit('/', 1)[-1]} is not attached to role {role.name}",
@@ -121,6 +138,25 @@ def _role_problems(host: HostRecord, view: AccountView) -> list[Problem]:
                              lambda c, r=role.name: c("iam").update_assume_role_policy(
                                  RoleName=r, PolicyDocument=json.dumps(EC2_TRUST))))
     return found
+
+
+def _tags(host: HostRecord, stack: str) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": v} for k, v in lab_tags(stack or "local", host.student, host.role).items()]
+
+
+def create_profile(clients, host: HostRecord, stack: str) -> None:
+    iam = clients("iam")
+    iam.create_instance_profile(InstanceProfileName=host.role, Tags=_tags(host, stack))
+    iam.add_role_to_instance_profile(InstanceProfileName=host.role, RoleName=host.role)
+
+
+def create_role(clients, host: HostRecord, stack: str) -> None:
+    """The role as the program makes it: EC2's trust, the declared policies, an instance profile of its name."""
+    iam = clients("iam")
+    iam.create_role(RoleName=host.role, AssumeRolePolicyDocument=json.dumps(EC2_TRUST), Tags=_tags(host, stack))
+    for arn in host.policies:
+        iam.attach_role_policy(RoleName=host.role, PolicyArn=arn)
+    create_profile(clients, host, stack)
 
 
 def _association_problems(host: HostRecord, view: AccountView, profile_for: dict[str, str]) -> list[Problem]:

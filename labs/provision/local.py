@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from labs.core import outputs as lab_outputs
@@ -35,6 +35,7 @@ class UpResult:
     outputs: lab_outputs.LabOutputs
     seconds: float
     already_up: bool = False
+    put_back: list[str] = field(default_factory=list)  # what a converging up changed in place, for people
 
 
 def local_environment() -> None:
@@ -72,14 +73,17 @@ def validate(values: Mapping[str, str], stack: str, region: str) -> lab_config.L
     return parsed
 
 
-def up(values: Mapping[str, str], stack: str = DEFAULT_STACK, region: str = lab_config.DEFAULT_REGION) -> UpResult:
+def up(values: Mapping[str, str], stack: str = DEFAULT_STACK, region: str = lab_config.DEFAULT_REGION,
+       students: tuple[str, ...] | None = None) -> UpResult:
+    """Bring the stack up; on a running stack, converge it to the config (and repair drift), only for
+    `students` when given."""
     local_environment()
     started = time.monotonic()
     paths = StackPaths.for_stack(stack)
     validate(values, stack, region)
     client = CloudClient(paths)
     if client.alive() and paths.outputs.exists():
-        return _already_up(paths, values)
+        return _converge(paths, values, started, students)
     if paths.root.exists():
         down(stack)  # leftovers of a crashed or half-made stack
     try:
@@ -117,12 +121,33 @@ def up(values: Mapping[str, str], stack: str = DEFAULT_STACK, region: str = lab_
     return UpResult(outputs, time.monotonic() - started)
 
 
-def _already_up(paths: StackPaths, values: Mapping[str, str]) -> UpResult:
+def operator_for(paths: StackPaths, outputs: lab_outputs.LabOutputs) -> ClientFactory:
+    operator = OperatorCredentials.read(paths.operator_credentials)
+    return ClientFactory(outputs.endpoint or "", outputs.region, operator.access_key_id, operator.secret_access_key)
+
+
+def preview(values: Mapping[str, str], stack: str = DEFAULT_STACK, students: tuple[str, ...] | None = None):
+    """What `up` would change on the running stack (drift included), changing nothing."""
+    from labs.provision import converge
+
+    paths = StackPaths.for_stack(stack)
+    outputs = read_outputs(stack)
+    return converge.plan(outputs, converge.recorded_values(paths.config.read_text()), values,
+                         operator_for(paths, outputs), students)
+
+
+def _converge(paths: StackPaths, values: Mapping[str, str], started: float,
+              students: tuple[str, ...] | None) -> UpResult:
+    from labs.provision import converge
+
+    outputs = read_outputs(paths.stack)
+    operator = operator_for(paths, outputs)
+    planned = converge.plan(outputs, converge.recorded_values(paths.config.read_text()), values, operator, students)
+    done = converge.apply(planned, operator)
     recorded = json.loads(paths.config.read_text())
-    if recorded["values"] != dict(values):
-        raise UsageError(f"stack {paths.stack!r} is already up with another config ({recorded['values']}); "
-                         f"run `rolelab local down --stack {paths.stack}` first, or use another --stack")
-    return UpResult(read_outputs(paths.stack), 0.0, already_up=True)
+    paths.outputs.write_text(planned.outputs.to_json())
+    paths.config.write_text(json.dumps({**recorded, "values": dict(values)}, indent=2))
+    return UpResult(planned.outputs, time.monotonic() - started, already_up=True, put_back=done)
 
 
 def _wait_for_hosts(client: CloudClient, instance_ids: list[str]) -> dict[str, dict]:

@@ -55,7 +55,7 @@ def test_down_is_idempotent_and_up_twice_is_a_no_op():
     try:
         again = local.up({}, stack="twice")
         assert again.already_up and again.outputs == first.outputs
-        with pytest.raises(UsageError, match="already up with another config"):
+        with pytest.raises(UsageError, match="changing students creates or replaces instances"):
             local.up({"students": "2"}, stack="twice")
     finally:
         local.down("twice")
