@@ -61,11 +61,14 @@ def console_file(state_dir: Path, student: str) -> Path:
     return state_dir / "consoles" / f"{student}.json"
 
 
-def make_consoles(operator, outputs: LabOutputs, state_dir: Path) -> list[Console]:
-    """One console per student (idempotent: an existing user gets a fresh key)."""
+def make_consoles(operator, outputs: LabOutputs, state_dir: Path, only_missing: bool = False) -> list[Console]:
+    """One console per student (idempotent: an existing user gets a fresh key, unless `only_missing`:
+    then students who have one keep it, so a console in use goes on working)."""
     iam = operator("iam")
     made = []
     for student in outputs.students():
+        if only_missing and console_file(state_dir, student).exists():
+            continue
         role, _ = outputs.target(student)
         name = user_name(student)
         tags = {**lab_tags(outputs.stack, student, name), CONSOLE_TAG: student, PREFIX_TAG: role}

@@ -1,51 +1,52 @@
-"""`local up` on a running stack, and `local preview`: bring the lab cloud to the declared state.
+"""Drift: the lab cloud as it is, against the running stack's declared state, put back in place.
 
-As `pulumi up --refresh` would: the declared state (the recorded outputs, with the config's
-role, policies and exercise flag) is compared with what the lab cloud really holds, and
-each difference is put back through the API, in place: policies attached and detached, an
-instance profile associated or disassociated (the instance keeps its id, port and host key),
-`http_tokens` modified, and, from exercise mode to the full lab, the role, its profile and
-the association made on the running hosts. A change by hand or by an interrupted drill is
-drift, and is put back the same way.
-
-Config keys whose change means creating or replacing instances or the role (students,
-imdsv1Demo, roleName, instanceType, sshPublicKey, and another region) are not converged
-in place yet: they are refused in one line that says to run `local down` and `up`.
+As `pulumi up --refresh` would: a change made by hand or by an interrupted drill (a detached
+policy, a profile associated by hand, `http_tokens` changed) is listed with its repair line
+and put back through the API. The instances keep their ids, ports and host keys. Config
+changes are the program's business (labs/provision/converging.py); this runs after them.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from labs.core.errors import UsageError
 from labs.core.outputs import HostRecord, LabOutputs
 from labs.lesson.state import Problem, problems, read_view
 from labs.program import config as lab_config
 
-IN_PLACE = frozenset({"policies", "exercise", "ttlHours", "allowWorldSsh"})
-
 
 @dataclass
 class Convergence:
+    """What `up` changes on a running stack: the program's steps, then the drift put back."""
+
     stack: str
     outputs: LabOutputs  # as declared once converged
     values: dict[str, str]  # the config that declares it
     config_changes: dict[str, tuple[str | None, str | None]]
-    changes: list[Problem]  # what differs now, each with its repair
+    changes: list[Problem]  # drift: what differs now, each with its repair
+    steps: list = field(default_factory=list)  # the program's changes (labs.provision.converging.Step)
 
     def describe(self) -> list[str]:
-        lines = [f"~ config {key}: {old or '(default)'} -> {new or '(default)'}"
+        lines = [f"  config {key}: {old or '(default)'} -> {new or '(default)'}"
                  for key, (old, new) in self.config_changes.items()]
-        lines += [f"~ update {p.host.label}: {p.what} ({p.repair})" for p in self.changes]
+        lines += [step.line() for step in self.steps]
+        lines += [f"~ drift   {p.host.label}: {p.what} ({p.repair})" for p in self.changes]
         return lines
+
+    def counts(self) -> dict[str, int]:
+        ops = [s.op for s in self.steps]
+        return {"update": ops.count("update") + len(self.changes), "create": ops.count("create"),
+                "delete": ops.count("delete"), "replace": ops.count("replace")}
 
     def to_dict(self) -> dict:
         return {"stack": self.stack, "config": {k: {"from": a, "to": b} for k, (a, b) in self.config_changes.items()},
                 "changes": [{"host": p.host.label, "instance_id": p.host.instance_id, "change": p.what,
                              "repair": p.repair} for p in self.changes],
-                "count": {"update": len(self.changes), "create": 0, "delete": 0, "replace": 0}}
+                "steps": [{"op": s.op, "type": s.type, "name": s.name, "changed": list(s.changed)} for s in self.steps],
+                "count": self.counts()}
 
 
 def declared(outputs: LabOutputs, config: lab_config.LabConfig) -> LabOutputs:
@@ -59,15 +60,9 @@ def declared(outputs: LabOutputs, config: lab_config.LabConfig) -> LabOutputs:
                    targets=config.targets())
 
 
-def plan(outputs: LabOutputs, recorded: Mapping[str, str], values: Mapping[str, str], operator,
-         students: tuple[str, ...] | None = None) -> Convergence:
-    changed = {k: (recorded.get(k), values.get(k)) for k in sorted(set(recorded) | set(values))
-               if recorded.get(k) != values.get(k)}
-    needs_new = sorted(set(changed) - IN_PLACE)
-    if needs_new:
-        raise UsageError(f"stack {outputs.stack!r}: changing {', '.join(needs_new)} creates or replaces instances or "
-                         f"the role, which local up does not do in place yet; run `rolelab local down --stack "
-                         f"{outputs.stack}` and `up` again (only {', '.join(sorted(IN_PLACE))} change in place)")
+def plan(outputs: LabOutputs, values: Mapping[str, str], operator, students: tuple[str, ...] | None = None,
+         config_changes: dict | None = None) -> Convergence:
+    """The drift of the stack (or of `students`) from what `values` declares for its recorded hosts."""
     config = lab_config.parse({**values, "sshCidr": "127.0.0.1/32",
                                "sshPublicKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZ"
                                                "GhscHR4f converge"}, region=outputs.region, stack=outputs.stack)
@@ -78,7 +73,12 @@ def plan(outputs: LabOutputs, recorded: Mapping[str, str], values: Mapping[str, 
                          f"(students: {', '.join(target.students())})")
     hosts = [h for h in target.hosts if not students or h.student in students]
     found = problems(hosts, read_view(operator, hosts), stack=outputs.stack)
-    return Convergence(outputs.stack, target, dict(values), changed, found)
+    return Convergence(outputs.stack, target, dict(values), config_changes or {}, found)
+
+
+def config_changes(recorded: Mapping[str, str], values: Mapping[str, str]) -> dict:
+    return {k: (recorded.get(k), values.get(k)) for k in sorted(set(recorded) | set(values))
+            if recorded.get(k) != values.get(k)}
 
 
 def apply(convergence: Convergence, operator) -> list[str]:

@@ -11,7 +11,7 @@ import json
 import secrets
 import threading
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import pulumi
@@ -35,6 +35,8 @@ class Created:
     type: str
     name: str
     id: str
+    inputs: dict = field(default_factory=dict)  # what the program declared: a later `up` compares with it
+    state: dict = field(default_factory=dict)  # what it answered with
 
 
 def _tags(inputs: dict) -> list[dict[str, str]]:
@@ -85,7 +87,7 @@ class LocalEngine(pulumi.runtime.Mocks):
             self.failure = self.failure or ApplyError(f"creating {args.typ} {args.name!r} in the lab cloud failed: {error}")
             return f"failed-{args.name}", {}
         with self._lock:
-            self.created.append(Created(args.typ, args.name, resource_id))
+            self.created.append(Created(args.typ, args.name, resource_id, dict(args.inputs), state))
         return resource_id, state
 
     def raise_failure(self) -> None:
@@ -107,7 +109,8 @@ class LocalEngine(pulumi.runtime.Mocks):
                 "type": parameter["Type"], "arn": parameter.get("ARN", ""), "version": parameter.get("Version", 1)}
 
     def created_json(self) -> str:
-        return json.dumps([asdict(c) for c in self.created], indent=2)
+        return record_json(self.created)
+
 
     # -- one function per resource type ------------------------------------------------------
 
@@ -197,3 +200,11 @@ def _permission(rule: dict) -> dict:
     if rule.get("ipv6CidrBlocks"):
         permission["Ipv6Ranges"] = [{"CidrIpv6": c} for c in rule["ipv6CidrBlocks"]]
     return permission
+
+
+def record_json(created: list[Created]) -> str:
+    return json.dumps([asdict(c) for c in created], indent=2, default=str)
+
+
+def read_record(text: str) -> list[Created]:
+    return [Created(**entry) for entry in json.loads(text)]

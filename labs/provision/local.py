@@ -13,6 +13,7 @@ import logging
 import os
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -127,26 +128,76 @@ def operator_for(paths: StackPaths, outputs: lab_outputs.LabOutputs) -> ClientFa
 
 
 def preview(values: Mapping[str, str], stack: str = DEFAULT_STACK, students: tuple[str, ...] | None = None):
-    """What `up` would change on the running stack (drift included), changing nothing."""
+    """What `up` would change on the running stack (the program's steps, then drift), changing nothing."""
     from labs.provision import converge
 
     paths = StackPaths.for_stack(stack)
     outputs = read_outputs(stack)
-    return converge.plan(outputs, converge.recorded_values(paths.config.read_text()), values,
-                         operator_for(paths, outputs), students)
+    operator = operator_for(paths, outputs)
+    changes = converge.config_changes(converge.recorded_values(paths.config.read_text()), values)
+    steps = _run_converging(paths, values, outputs.region, dry_run=True).steps if changes else []
+    planned = converge.plan(outputs, values if not changes else converge.recorded_values(paths.config.read_text()),
+                            operator, students, changes)
+    planned.steps = steps
+    return planned
+
+
+def _run_converging(paths: StackPaths, values: Mapping[str, str], region: str, dry_run: bool):
+    """The program under the converging engine: the recorded resources against its registrations."""
+    from labs.provision.converging import ConvergingEngine
+    from labs.provision.engine import read_record, record_json
+    from labs.provision.mockrun import run_program
+
+    info = CloudClient(paths).info() or {}
+    operator = OperatorCredentials.read(paths.operator_credentials)
+
+    saving = threading.Lock()  # the program registers resources from several threads
+
+    def save(state) -> None:  # after every step: an interrupted up leaves the record true
+        with saving:
+            tmp = paths.resources.with_suffix(".tmp")
+            tmp.write_text(record_json(state))
+            tmp.replace(paths.resources)
+
+    engine = ConvergingEngine(ClientFactory(info["endpoint"], region, operator.access_key_id,
+                                            operator.secret_access_key), info["account"],
+                              read_record(paths.resources.read_text()), dry_run=dry_run, save=save)
+    effective = effective_config(values, paths.private_key.with_suffix(".pub").read_text().strip())
+    engine.outputs = run_program(engine, effective, stack=paths.stack, region=region).outputs
+    engine.finish()
+    engine.raise_failure()
+    return engine
 
 
 def _converge(paths: StackPaths, values: Mapping[str, str], started: float,
               students: tuple[str, ...] | None) -> UpResult:
+    """`up` on a running stack: the program's changes in place (when the config changed), then drift put back."""
     from labs.provision import converge
 
-    outputs = read_outputs(paths.stack)
-    operator = operator_for(paths, outputs)
-    planned = converge.plan(outputs, converge.recorded_values(paths.config.read_text()), values, operator, students)
-    done = converge.apply(planned, operator)
     recorded = json.loads(paths.config.read_text())
+    outputs = read_outputs(paths.stack)
+    if recorded.get("region", outputs.region) != outputs.region:
+        raise UsageError(f"stack {paths.stack!r} runs in {outputs.region}; another region is another lab cloud: "
+                         f"`rolelab local down --stack {paths.stack}` first")
+    operator = operator_for(paths, outputs)
+    done: list[str] = []
+    if converge.config_changes(recorded["values"], values):
+        engine = _run_converging(paths, values, outputs.region, dry_run=False)
+        done += [step.line() for step in engine.steps]
+        client = CloudClient(paths)
+        raw = lab_outputs.from_dict(engine.outputs, "program outputs")
+        hosts = _wait_for_hosts(client, [h.instance_id for h in raw.hosts])
+        outputs = localize(raw, hosts, paths, client.info() or {})
+        _write_known_hosts(paths, hosts)
+        if outputs.exercise:
+            from labs.provision.consoles import make_consoles
+
+            make_consoles(operator, outputs, paths.root, only_missing=True)
+        paths.outputs.write_text(outputs.to_json())
+        paths.config.write_text(json.dumps({**recorded, "values": dict(values)}, indent=2))
+    planned = converge.plan(outputs, values, operator, students)
+    done += [f"~ drift   {line}" for line in converge.apply(planned, operator)]
     paths.outputs.write_text(planned.outputs.to_json())
-    paths.config.write_text(json.dumps({**recorded, "values": dict(values)}, indent=2))
     return UpResult(planned.outputs, time.monotonic() - started, already_up=True, put_back=done)
 
 
