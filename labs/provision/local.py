@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from labs.core import outputs as lab_outputs
-from labs.core.errors import InfraError, UsageError
+from labs.core.errors import InfraError, RolelabError, UsageError
 from labs.labcloud.client import ClientFactory, CloudClient, OperatorCredentials, find_sshd, warm_clients
 from labs.labcloud.paths import DEFAULT_STACK, StackPaths
 from labs.labcloud.procs import PidRecord, is_ours, wait_for
@@ -96,8 +96,13 @@ def up(values: Mapping[str, str], stack: str = DEFAULT_STACK, region: str = lab_
         operator = OperatorCredentials.read(paths.operator_credentials)
         engine = LocalEngine(ClientFactory(info["endpoint"], region, operator.access_key_id,
                                            operator.secret_access_key), info["account"])
-        run = run_program(engine, effective, stack=stack, region=region)
-        paths.resources.write_text(engine.created_json())
+        try:
+            run = run_program(engine, effective, stack=stack, region=region)
+        except RolelabError:
+            engine.raise_failure()  # the first failed call, not the program's reaction to its empty answer
+            raise
+        finally:
+            paths.resources.write_text(engine.created_json())
         engine.raise_failure()
         raw = lab_outputs.from_dict(run.outputs, "program outputs")
         hosts = _wait_for_hosts(client, [h.instance_id for h in raw.hosts])
