@@ -28,6 +28,8 @@ from labs.program import config as lab_config
 log = logging.getLogger("rolelab.local")
 LOCAL_SSH_CIDR = "127.0.0.1/32"
 HOSTS_READY_TIMEOUT = 60.0
+# stands in for the stack's own key where only the config's validity matters
+PLACEHOLDER_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f check"
 
 
 @dataclass
@@ -63,8 +65,7 @@ def effective_config(values: Mapping[str, str], public_key: str = "") -> dict[st
 
 def validate(values: Mapping[str, str], stack: str, region: str) -> lab_config.LabConfig:
     """Exit-2 checks that need no process: runs before anything is started or written."""
-    placeholder = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f check"
-    parsed = lab_config.parse(effective_config(values, placeholder), region=region, stack=stack)
+    parsed = lab_config.parse(effective_config(values, PLACEHOLDER_KEY), region=region, stack=stack)
     if parsed.ssh_cidr not in (LOCAL_SSH_CIDR, "127.0.0.0/8"):
         raise UsageError(f"rolelab:sshCidr = {parsed.ssh_cidr!r}: local hosts listen on loopback only; "
                          f"leave sshCidr unset in local mode (it is {LOCAL_SSH_CIDR})")
