@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 from labs.core.clients import Clients
+from labs.core.errors import LabWrong
 from labs.core.outputs import LabOutputs
 from labs.lesson.checks import Check
 from labs.lesson.findings import Finding
@@ -39,6 +40,7 @@ class LabRun:
              settle: float | None = None, connect_budget: float | None = None, live: bool = True
              ) -> Iterator[LabRun]:
         """live: each finding is shown as it lands (the walkthrough narrates instead)."""
+        require_public_addresses(outputs)
         with Verifier(outputs, identity=identity, settle=settle, connect_budget=connect_budget, operator=operator,
                       on_result=progress if live else None) as verifier:
             yield cls(outputs, operator, verifier, progress)
@@ -88,3 +90,14 @@ class LabRun:
 
     def finish(self) -> Report:
         return self.report.finish()
+
+
+def require_public_addresses(outputs: LabOutputs) -> None:
+    """aws mode: a host without a public IPv4 can never answer SSH; say why now instead of timing out."""
+    if outputs.mode != "aws":
+        return
+    for host in outputs.hosts:
+        if not host.address:
+            raise LabWrong(f"host {host.label} ({host.instance_id}) has no public IPv4: its subnet does not assign "
+                           "one; set rolelab:subnetId to a public subnet (auto-assign public IPv4, a route to an "
+                           "internet gateway) and run pulumi up")

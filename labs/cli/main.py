@@ -157,6 +157,12 @@ def build_parser() -> OneLineParser:
     _ssh_flags(e2e)
     e2e.set_defaults(func=cmd_e2e)
 
+    preflight = sub.add_parser("preflight", help="is the account ready for `pulumi up`? read-only; exit 0/1/2/3")
+    preflight.add_argument("--local", action="store_true", help="check a local stack's lab cloud instead (it must be up)")
+    _stack_flag(preflight)
+    _config_flag(preflight)
+    preflight.set_defaults(func=cmd_preflight)
+
     from labs.app import sweep
 
     sweep.add_parser(sub)
@@ -373,6 +379,21 @@ def cmd_e2e(args: argparse.Namespace) -> int:
     for step in result.steps:
         print(f"e2e: {step}", file=sys.stderr)
     return int(result.status)
+
+
+def cmd_preflight(args: argparse.Namespace) -> int:
+    from labs.app import preflight
+
+    overrides = config_values(args)
+    if args.local:
+        from labs.provision import local
+
+        local.local_environment()
+        report = preflight.for_local(args.stack or local.DEFAULT_STACK, overrides)
+    else:
+        report = preflight.for_stack(args.stack, overrides)
+    print(report.render())
+    return int(report.exit_status)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

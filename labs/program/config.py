@@ -40,6 +40,8 @@ KEYS: tuple[Key, ...] = (
     Key("exercise", "false", "Exercise mode: hosts, key pair and security group only; the students make the role, "
         "its instance profile and the association themselves, and `rolelab check` grades them"),
     Key("ttlHours", "4", f"Hours before each instance shuts itself down and terminates (0..{MAX_TTL_HOURS}; 0 = never)"),
+    Key("vpcId", "", "VPC for the lab (vpc-...); empty: the region's default VPC. Set together with subnetId"),
+    Key("subnetId", "", "Subnet for the instances (subnet-...), routed to an internet gateway; empty: a default subnet"),
 )
 KEY_NAMES = {k.name for k in KEYS}
 DEFAULTS = {k.name: k.default for k in KEYS}
@@ -57,6 +59,8 @@ class LabConfig:
     imdsv1_demo: bool
     ttl_hours: int
     exercise: bool = False
+    vpc_id: str = ""
+    subnet_id: str = ""
     region: str = DEFAULT_REGION
     stack: str = "dev"
     raw: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
@@ -76,6 +80,16 @@ class LabConfig:
         """What the lesson aims at, per student: the role and its policies (made by the program, or in
         exercise mode by the student)."""
         return {s: {"role": self.role_name_for(s), "policies": list(self.policy_arns())} for s in self.students}
+
+    @property
+    def key_name(self) -> str:
+        """The EC2 key pair: named after the stack, so two stacks in one account never share one."""
+        return f"rolelab-{self.stack}"
+
+    def physical_names(self) -> dict[str, list[str]]:
+        """The fixed names `pulumi up` would create (what preflight checks are free)."""
+        roles = [] if self.exercise else [self.role_name_for(s) for s in self.students]  # exercise: the students make them
+        return {"roles": roles, "instance_profiles": roles, "key_pairs": [self.key_name]}
 
 
 # -- parsing, one small function per key ---------------------------------------------
@@ -124,6 +138,9 @@ def _ssh_cidr(value: str, allow_world: bool) -> str:
         raise ConfigError("sshCidr", value, "no prefix length", f"write {text}/32 for one address")
     if str(network) != text:
         raise ConfigError("sshCidr", value, "host bits are set", f"did you mean {network}?")
+    if network.version == 6:
+        raise ConfigError("sshCidr", value, "an IPv6 CIDR, but the instances get only a public IPv4",
+                          "give your IPv4 address/32, e.g. $(curl -s https://checkip.amazonaws.com)/32")
     if network.prefixlen == 0 and not allow_world:
         raise ConfigError("sshCidr", value, "opens SSH to the whole internet",
                           "use your own address/32, or set rolelab:allowWorldSsh true if you really mean it")
@@ -140,7 +157,7 @@ def _instance_type(value: str) -> str:
     return value
 
 
-_KEY_TYPES = ("ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521")
+_KEY_TYPES = ("ssh-ed25519", "ssh-rsa")  # all EC2 key pairs accept
 
 
 def _ssh_public_key(value: str) -> str:
@@ -152,6 +169,9 @@ def _ssh_public_key(value: str) -> str:
         raise ConfigError("sshPublicKey", "<a private key>", "this is a private key",
                           "give the public key (the .pub file); the private key never enters the program")
     parts = text.split()
+    if parts[0].startswith("ecdsa-") or parts[0].startswith("sk-"):
+        raise ConfigError("sshPublicKey", parts[0], "EC2 key pairs accept RSA and ED25519 keys only",
+                          "make one with ssh-keygen -t ed25519 and give its .pub file")
     try:
         blob = base64.b64decode(parts[1], validate=True) if len(parts) >= 2 else b""
     except binascii.Error:
@@ -174,6 +194,21 @@ def _ttl_hours(value: str) -> int:
     return hours
 
 
+def _network(vpc_id: str, subnet_id: str) -> tuple[str, str]:
+    vpc_id, subnet_id = vpc_id.strip(), subnet_id.strip()
+    if vpc_id and not re.fullmatch(r"vpc-[0-9a-f]{8}([0-9a-f]{9})?", vpc_id):
+        raise ConfigError("vpcId", vpc_id, "not a VPC id", "give an id such as vpc-0123456789abcdef0")
+    if subnet_id and not re.fullmatch(r"subnet-[0-9a-f]{8}([0-9a-f]{9})?", subnet_id):
+        raise ConfigError("subnetId", subnet_id, "not a subnet id", "give an id such as subnet-0123456789abcdef0")
+    if vpc_id and not subnet_id:
+        raise ConfigError("vpcId", vpc_id, "given without rolelab:subnetId (the instances need a subnet of it)",
+                          "also set rolelab:subnetId to a public subnet of that VPC")
+    if subnet_id and not vpc_id:
+        raise ConfigError("subnetId", subnet_id, "given without rolelab:vpcId (the security group needs the VPC)",
+                          "also set rolelab:vpcId to the subnet's VPC")
+    return vpc_id, subnet_id
+
+
 def _region(value: str) -> str:
     if not re.fullmatch(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d", value):
         raise ConfigError("region", value, "not an AWS region", "set aws:region, e.g. us-east-1")
@@ -189,6 +224,7 @@ def parse(raw: Mapping[str, str], region: str = DEFAULT_REGION, stack: str = "de
     values = {**DEFAULTS, **{k: str(v) for k, v in raw.items()}}
     allow_world = _bool("allowWorldSsh", values["allowWorldSsh"])
     students = parse_students(values["students"])
+    vpc_id, subnet_id = _network(values["vpcId"], values["subnetId"])
     config = LabConfig(
         students=students,
         role_name=_role_name(values["roleName"]),
@@ -200,6 +236,8 @@ def parse(raw: Mapping[str, str], region: str = DEFAULT_REGION, stack: str = "de
         imdsv1_demo=_bool("imdsv1Demo", values["imdsv1Demo"]),
         ttl_hours=_ttl_hours(values["ttlHours"]),
         exercise=_bool("exercise", values["exercise"]),
+        vpc_id=vpc_id,
+        subnet_id=subnet_id,
         region=_region(region),
         stack=stack,
         raw=dict(raw),

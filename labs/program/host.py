@@ -7,6 +7,9 @@ from enum import Enum
 
 import pulumi
 import pulumi_aws as aws
+import yaml
+
+from labs.program.costguard import PER_BOOT_PATH, TTL_MARKER, guard_script
 
 
 class HostKind(str, Enum):
@@ -24,14 +27,21 @@ class HostKind(str, Enum):
 
 
 def cost_guard_user_data(ttl_hours: int) -> str | None:
-    """A shutdown timer; with shutdown behaviour 'terminate', it ends the instance and its bill."""
+    """cloud-config that installs the per-boot cost guard (labs/program/costguard.py); None for ttlHours 0."""
     if ttl_hours == 0:
         return None
-    return (
-        "#!/bin/bash\n"
-        f"# rolelab cost guard: power off after {ttl_hours} h; the instance then terminates.\n"
-        f"shutdown -h +{ttl_hours * 60} 'rolelab: lab TTL of {ttl_hours} h reached'\n"
-    )
+    config = {"write_files": [{"path": PER_BOOT_PATH, "permissions": "0755", "owner": "root:root",
+                               "content": guard_script(ttl_hours)}]}
+    # The marker line is what the guard reads back from IMDS at each boot.
+    return f"#cloud-config\n{TTL_MARKER}{ttl_hours}\n" + yaml.dump(config, Dumper=_BlockDumper, sort_keys=False)
+
+
+class _BlockDumper(yaml.SafeDumper):
+    """Scripts and keys as readable `|` blocks in the user data (what a person sees in the console)."""
+
+
+_BlockDumper.add_representer(str, lambda dumper, text: dumper.represent_scalar(
+    "tag:yaml.org,2002:str", text, style="|" if "\n" in text else None))
 
 
 @dataclass
@@ -44,6 +54,7 @@ class LabHostArgs:
     instance_profile: pulumi.Input[str] | None
     ttl_hours: int
     tags: dict[str, str]
+    subnet_id: pulumi.Input[str] | None = None
 
 
 class LabHost(pulumi.ComponentResource):
@@ -58,6 +69,7 @@ class LabHost(pulumi.ComponentResource):
             instance_type=args.instance_type,
             key_name=args.key_name,
             vpc_security_group_ids=[args.security_group_id],
+            subnet_id=args.subnet_id,
             iam_instance_profile=args.instance_profile,
             metadata_options={
                 "http_endpoint": "enabled",
@@ -67,9 +79,14 @@ class LabHost(pulumi.ComponentResource):
             root_block_device={"encrypted": True, "volume_type": "gp3"},
             instance_initiated_shutdown_behavior="terminate" if args.ttl_hours else "stop",
             user_data=cost_guard_user_data(args.ttl_hours),
+            # Deliberately false: a new ttlHours stops and starts the instance (same id, same class),
+            # and the per-boot guard then re-reads it; replacing would end a running class.
+            user_data_replace_on_change=False,
             associate_public_ip_address=True,
             tags=args.tags,
             volume_tags=args.tags,
-            opts=pulumi.ResourceOptions(parent=self),
+            # The AMI is read from SSM at every up and `ami` forces replacement: pin the first one, so a
+            # new AMI release never replaces a running class (roll forward: docs/LAB.md, troubleshooting).
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["ami"]),
         )
         self.register_outputs({"instance_id": self.instance.id, "public_ip": self.instance.public_ip})

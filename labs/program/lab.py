@@ -33,7 +33,8 @@ class RoleLab(pulumi.ComponentResource):
         # Exercise mode: the student makes the role, its profile and the association (the lesson's work).
         self.role = None if config.exercise else LabRole(
             f"{name}-iam",
-            LabRoleArgs(self.role_name, self.policy_arns, lab_tags(config.stack, student, self.role_name)),
+            LabRoleArgs(self.role_name, self.policy_arns, lab_tags(config.stack, student, self.role_name),
+                        stack=config.stack),
             opts=pulumi.ResourceOptions(parent=self),
         )
         kinds = [HostKind.NO_ROLE, HostKind.WITH_ROLE] + ([HostKind.IMDSV1] if config.imdsv1_demo else [])
@@ -46,6 +47,7 @@ class RoleLab(pulumi.ComponentResource):
                     instance_type=config.instance_type,
                     key_name=args.network.key_pair.key_name,
                     security_group_id=args.network.security_group.id,
+                    subnet_id=args.network.subnet_id,
                     instance_profile=self.role.instance_profile.name if kind.has_role and self.role else None,
                     ttl_hours=config.ttl_hours,
                     tags=lab_tags(config.stack, student, f"rolelab-{config.stack}-{name}-{kind.value}"),
@@ -88,8 +90,12 @@ class Classroom(pulumi.ComponentResource):
             LabNetworkArgs(
                 ssh_cidr=config.ssh_cidr,
                 ssh_public_key=config.ssh_public_key,
-                key_name=f"rolelab-{config.stack}",
+                key_name=config.key_name,
                 tags=lab_tags(config.stack, None, f"rolelab-{config.stack}"),
+                instance_type=config.instance_type,
+                vpc_id=config.vpc_id,
+                subnet_id=config.subnet_id,
+                region=config.region,
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )

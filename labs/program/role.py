@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
+
+from labs.core.errors import ConfigError
+from labs.core.tags import LAB_TAG, LAB_TAG_VALUE
 
 EC2_TRUST_POLICY = json.dumps({
     "Version": "2012-10-17",
@@ -23,6 +27,30 @@ class LabRoleArgs:
     role_name: str
     policy_arns: tuple[str, ...]
     tags: dict[str, str]
+    stack: str = "dev"
+
+
+def refuse_foreign(role_name: str, tags: dict[str, str] | None, stack: str) -> str:
+    """The role's name, unless a role of that name exists that this stack did not make."""
+    tags = tags or {}
+    if tags.get(LAB_TAG) == LAB_TAG_VALUE and tags.get("stack") == stack:
+        return role_name
+    raise ConfigError("roleName", role_name, f"a role of that name already exists in the account and stack "
+                      f"{stack!r} did not make it (IAM names are account-wide)",
+                      f"pulumi config set rolelab:roleName DemoRoleForEC2-{stack} (or delete the old role)")
+
+
+def checked_role_name(role_name: str, stack: str, opts: pulumi.InvokeOutputOptions) -> pulumi.Output[str]:
+    """Looked up first: pulumi up would otherwise fail on EntityAlreadyExists, or adopt nothing clearly."""
+    existing = aws.iam.get_roles_output(name_regex=f"^{re.escape(role_name)}$", opts=opts).names
+
+    def check(names: list[str] | None) -> pulumi.Output[str] | str:
+        if not names:
+            return role_name
+        found = aws.iam.get_role_output(name=role_name, opts=opts)
+        return found.tags.apply(lambda tags: refuse_foreign(role_name, tags, stack))
+
+    return existing.apply(check)
 
 
 class LabRole(pulumi.ComponentResource):
@@ -35,7 +63,7 @@ class LabRole(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         self.role = aws.iam.Role(
             f"{name}-role",
-            name=args.role_name,
+            name=checked_role_name(args.role_name, args.stack, pulumi.InvokeOutputOptions(parent=self)),
             assume_role_policy=EC2_TRUST_POLICY,
             description="Lets EC2 instances of the rolelab lesson call AWS without stored keys",
             tags=args.tags,

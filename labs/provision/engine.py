@@ -8,6 +8,7 @@ exists before the instance that names it. A type we do not know is an error, nev
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import threading
 from collections.abc import Callable
@@ -97,16 +98,55 @@ class LocalEngine(pulumi.runtime.Mocks):
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
         if self.failure is not None:
             return {}
-        if args.token != "aws:ssm/getParameter:getParameter":
+        lookups: dict[str, Callable[[dict], dict]] = {
+            "aws:ssm/getParameter:getParameter": self._parameter,
+            "aws:ec2/getVpcs:getVpcs": self._vpcs,
+            "aws:ec2/getSubnets:getSubnets": self._subnets,
+            "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings": self._offerings,
+            "aws:iam/getRoles:getRoles": self._roles,
+            "aws:iam/getRole:getRole": self._get_role,
+        }
+        lookup = lookups.get(args.token)
+        if lookup is None:
             self.failure = UnsupportedResource(f"local mode cannot answer the data source {args.token}")
             return {}
         try:
-            parameter = self.clients("ssm").get_parameter(Name=args.args["name"])["Parameter"]
+            return lookup(dict(args.args))
         except Exception as error:  # noqa: BLE001 kept, like new_resource's failures
-            self.failure = ApplyError(f"reading SSM parameter {args.args.get('name')!r} failed: {error}")
+            self.failure = ApplyError(f"reading {args.token.rsplit(':', 1)[-1]} in the lab cloud failed: {error}")
             return {}
+
+    # -- one function per data source ----------------------------------------------------------
+
+    def _parameter(self, a: dict) -> dict:
+        parameter = self.clients("ssm").get_parameter(Name=a["name"])["Parameter"]
         return {"id": parameter["Name"], "name": parameter["Name"], "value": parameter["Value"],
                 "type": parameter["Type"], "arn": parameter.get("ARN", ""), "version": parameter.get("Version", 1)}
+
+    def _vpcs(self, a: dict) -> dict:
+        vpcs = self.clients("ec2").describe_vpcs(Filters=_filters(a))["Vpcs"]
+        return {"id": self.clients.region, "ids": [v["VpcId"] for v in vpcs]}
+
+    def _subnets(self, a: dict) -> dict:
+        subnets = self.clients("ec2").describe_subnets(Filters=_filters(a))["Subnets"]
+        return {"id": self.clients.region, "ids": [s["SubnetId"] for s in subnets]}
+
+    def _offerings(self, a: dict) -> dict:
+        offers = self.clients("ec2").describe_instance_type_offerings(
+            LocationType=a.get("locationType", "region"), Filters=_filters(a))["InstanceTypeOfferings"]
+        return {"id": self.clients.region, "locations": [o["Location"] for o in offers],
+                "instanceTypes": [o["InstanceType"] for o in offers], "locationTypes": [a.get("locationType")] * len(offers)}
+
+    def _roles(self, a: dict) -> dict:
+        pattern = re.compile(a.get("nameRegex") or ".*")
+        roles = [r for page in self.clients("iam").get_paginator("list_roles").paginate() for r in page["Roles"]
+                 if pattern.search(r["RoleName"])]
+        return {"id": self.account_id, "names": [r["RoleName"] for r in roles], "arns": [r["Arn"] for r in roles]}
+
+    def _get_role(self, a: dict) -> dict:
+        role = self.clients("iam").get_role(RoleName=a["name"])["Role"]
+        return {"id": role["RoleName"], "name": role["RoleName"], "arn": role["Arn"],
+                "tags": {t["Key"]: t["Value"] for t in role.get("Tags", [])}}
 
     def created_json(self) -> str:
         return record_json(self.created)
@@ -138,6 +178,7 @@ class LocalEngine(pulumi.runtime.Mocks):
         name = i.get("name") or _autoname(logical)
         group_id = ec2.create_security_group(
             GroupName=name, Description=i.get("description") or "Managed by Pulumi",
+            **({"VpcId": i["vpcId"]} if i.get("vpcId") else {}),
             TagSpecifications=[{"ResourceType": "security-group", "Tags": _tags(i)}])["GroupId"]
         ingress = [_permission(rule) for rule in i.get("ingress", [])]
         if ingress:
@@ -171,9 +212,17 @@ class LocalEngine(pulumi.runtime.Mocks):
                 "VolumeSize": int(root.get("volumeSize") or 8)}}],  # AL2023's image default
             "TagSpecifications": [{"ResourceType": "instance", "Tags": _tags(i)}],
         }
+        if i.get("associatePublicIpAddress") is not None:
+            # as the provider does: the public address is asked for on the primary interface
+            request["NetworkInterfaces"] = [{
+                "DeviceIndex": 0, "AssociatePublicIpAddress": bool(i["associatePublicIpAddress"]),
+                **({"SubnetId": i["subnetId"]} if i.get("subnetId") else {}),
+                **({"Groups": i["vpcSecurityGroupIds"]} if i.get("vpcSecurityGroupIds") else {}),
+            }]
         optional = {
             "KeyName": i.get("keyName"),
-            "SecurityGroupIds": i.get("vpcSecurityGroupIds"),
+            "SecurityGroupIds": None if "NetworkInterfaces" in request else i.get("vpcSecurityGroupIds"),
+            "SubnetId": None if "NetworkInterfaces" in request else i.get("subnetId"),
             "UserData": i.get("userData"),
             "InstanceInitiatedShutdownBehavior": i.get("instanceInitiatedShutdownBehavior"),
             "IamInstanceProfile": {"Name": i["iamInstanceProfile"]} if i.get("iamInstanceProfile") else None,
@@ -187,6 +236,10 @@ class LocalEngine(pulumi.runtime.Mocks):
             "privateIp": instance.get("PrivateIpAddress", ""),
             "instanceState": instance["State"]["Name"],
         }
+
+
+def _filters(args: dict) -> list[dict]:
+    return [{"Name": f["name"], "Values": list(f["values"])} for f in args.get("filters") or []]
 
 
 def _permission(rule: dict) -> dict:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import re
 from collections import defaultdict
 from typing import Any
 
@@ -17,9 +18,17 @@ FAKE_ACCOUNT = "123456789012"
 PLANNED_AMI = "ami-0resolvedatup000"
 
 
+FAKE_VPC = "vpc-0fa4e000000000001"
+FAKE_ZONES = ("us-east-1a", "us-east-1b")
+
+
 class FakeCloud(pulumi.runtime.Mocks):
-    def __init__(self) -> None:
+    """An account with a default VPC (unless told otherwise) and the roles in `roles` ({name: tags})."""
+
+    def __init__(self, default_vpc: bool = True, roles: dict[str, dict[str, str]] | None = None) -> None:
         self._counters: dict[str, itertools.count] = defaultdict(lambda: itertools.count(1))
+        self.default_vpc = default_vpc
+        self.roles = roles or {}
 
     def _next(self, kind: str) -> int:
         return next(self._counters[kind])
@@ -52,4 +61,20 @@ class FakeCloud(pulumi.runtime.Mocks):
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
         if args.token == "aws:ssm/getParameter:getParameter":
             return {"name": args.args["name"], "value": PLANNED_AMI, "type": "String", "id": args.args["name"]}
+        if args.token == "aws:ec2/getVpcs:getVpcs":
+            return {"id": "us-east-1", "ids": [FAKE_VPC] if self.default_vpc else []}
+        if args.token == "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings":
+            return {"id": "us-east-1", "locations": list(FAKE_ZONES), "locationTypes": ["availability-zone"] * 2}
+        if args.token == "aws:ec2/getSubnets:getSubnets":
+            zones = next((f["values"] for f in args.args.get("filters", []) if f["name"] == "availability-zone"), [])
+            return {"id": "us-east-1", "ids": [f"subnet-0fa4e00000000000{FAKE_ZONES.index(z) + 1}"
+                                               for z in zones if z in FAKE_ZONES]}
+        if args.token == "aws:iam/getRoles:getRoles":
+            pattern = re.compile(args.args.get("nameRegex") or ".*")
+            names = sorted(n for n in self.roles if pattern.search(n))
+            return {"id": FAKE_ACCOUNT, "names": names, "arns": [f"arn:aws:iam::{FAKE_ACCOUNT}:role/{n}" for n in names]}
+        if args.token == "aws:iam/getRole:getRole":
+            name = args.args["name"]
+            return {"id": name, "name": name, "arn": f"arn:aws:iam::{FAKE_ACCOUNT}:role/{name}",
+                    "tags": self.roles.get(name, {})}
         return {}

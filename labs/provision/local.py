@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from labs.core import outputs as lab_outputs
-from labs.core.errors import InfraError, UsageError
+from labs.core.errors import InfraError, RolelabError, UsageError
 from labs.labcloud.client import ClientFactory, CloudClient, OperatorCredentials, find_sshd, warm_clients
 from labs.labcloud.paths import DEFAULT_STACK, StackPaths
 from labs.labcloud.procs import PidRecord, is_ours, wait_for
@@ -29,6 +29,8 @@ from labs.program import config as lab_config
 log = logging.getLogger("rolelab.local")
 LOCAL_SSH_CIDR = "127.0.0.1/32"
 HOSTS_READY_TIMEOUT = 60.0
+# stands in for the stack's own key where only the config's validity matters
+PLACEHOLDER_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f check"
 
 
 @dataclass
@@ -65,8 +67,7 @@ def effective_config(values: Mapping[str, str], public_key: str = "") -> dict[st
 
 def validate(values: Mapping[str, str], stack: str, region: str) -> lab_config.LabConfig:
     """Exit-2 checks that need no process: runs before anything is started or written."""
-    placeholder = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f check"
-    parsed = lab_config.parse(effective_config(values, placeholder), region=region, stack=stack)
+    parsed = lab_config.parse(effective_config(values, PLACEHOLDER_KEY), region=region, stack=stack)
     if parsed.ssh_cidr not in (LOCAL_SSH_CIDR, "127.0.0.0/8"):
         raise UsageError(f"rolelab:sshCidr = {parsed.ssh_cidr!r}: local hosts listen on loopback only; "
                          f"leave sshCidr unset in local mode (it is {LOCAL_SSH_CIDR})")
@@ -101,8 +102,13 @@ def up(values: Mapping[str, str], stack: str = DEFAULT_STACK, region: str = lab_
         operator = OperatorCredentials.read(paths.operator_credentials)
         engine = LocalEngine(ClientFactory(info["endpoint"], region, operator.access_key_id,
                                            operator.secret_access_key), info["account"])
-        run = run_program(engine, effective, stack=stack, region=region)
-        paths.resources.write_text(engine.created_json())
+        try:
+            run = run_program(engine, effective, stack=stack, region=region)
+        except RolelabError:
+            engine.raise_failure()  # the first failed call, not the program's reaction to its empty answer
+            raise
+        finally:
+            paths.resources.write_text(engine.created_json())
         engine.raise_failure()
         raw = lab_outputs.from_dict(run.outputs, "program outputs")
         hosts = _wait_for_hosts(client, [h.instance_id for h in raw.hosts])

@@ -37,6 +37,8 @@ class Registration:
     inputs: dict[str, Any]
     id: str = ""
     state: dict[str, Any] = field(default_factory=dict)
+    ignore_changes: tuple[str, ...] = ()
+    delete_before_replace: bool = False
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):
@@ -56,6 +58,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 custom=bool(request.custom),
                 inputs=pulumi.runtime.rpc.deserialize_properties(request.object),
                 id=registered.id if registered else "", state=dict(registered.state) if registered else {},
+                ignore_changes=tuple(request.ignoreChanges), delete_before_replace=bool(request.deleteBeforeReplace),
             ))
         return response
 

@@ -30,9 +30,12 @@ def keys_from_console(text: str) -> list[tuple[str, str]]:
     block = text.split(BEGIN, 1)[1].split(END, 1)[0]
     keys = []
     for line in block.splitlines():
+        # cloud-init may prefix console lines (e.g. "ci-info: " or a timestamp): find the key type anywhere
         parts = line.strip().split()
-        if len(parts) >= 2 and (parts[0].startswith("ssh-") or parts[0].startswith("ecdsa-")):
-            keys.append((parts[0], parts[1]))
+        for index, word in enumerate(parts[:-1]):
+            if word.startswith(("ssh-", "ecdsa-")):
+                keys.append((word, parts[index + 1]))
+                break
     return keys
 
 
@@ -47,10 +50,34 @@ def host_keys_from_lines(lines: list[tuple[str, str]], address: str, port: int) 
     return keys
 
 
+def console_reader(ec2) -> Callable[[str], str]:
+    """The latest console output (Nitro only); other types refuse Latest, so ask again without it.
+    Any botocore error becomes one InfraError line (exit 3), never a traceback."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    def read(instance_id: str) -> str:
+        try:
+            try:
+                return ec2.get_console_output(InstanceId=instance_id, Latest=True).get("Output", "") or ""
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") not in ("UnsupportedOperation", "InvalidParameterValue",
+                                                                        "InvalidParameterCombination"):
+                    raise
+                return ec2.get_console_output(InstanceId=instance_id).get("Output", "") or ""
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            raise InfraError(f"{instance_id}: reading its console output for the SSH host keys failed ({code}); "
+                             "you need ec2:GetConsoleOutput in the instance's region") from None
+        except BotoCoreError as error:
+            raise InfraError(f"{instance_id}: the EC2 API did not answer for its console output "
+                             f"({error.__class__.__name__}); retry") from None
+
+    return read
+
+
 def pinned_from_ec2(ec2, instance_id: str, address: str, port: int = 22) -> paramiko.HostKeys:
     """aws mode: the host's keys from its console output, through the EC2 API."""
-    return console_host_keys(lambda iid: ec2.get_console_output(InstanceId=iid, Latest=True).get("Output", ""),
-                             instance_id, address, port)
+    return console_host_keys(console_reader(ec2), instance_id, address, port)
 
 
 def console_host_keys(get_console_output: Callable[[str], str], instance_id: str, address: str, port: int = 22,

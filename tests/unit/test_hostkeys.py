@@ -152,3 +152,28 @@ def test_console_without_keys_gives_up_within_the_budget_naming_the_instance():
     assert sum(time.sleeps) <= 60, f"slept {sum(time.sleeps)} s on a 60 s budget"
     assert len(calls) == len(time.sleeps) + 1 >= 3  # it did retry before giving up
     assert max(time.sleeps) <= 30.0
+
+
+def test_console_keys_are_found_anywhere_in_a_prefixed_line():
+    from labs.remote.hostkeys import BEGIN, END, keys_from_console
+
+    text = f"{BEGIN}\n[   12.3] cloud-init[901]: {ED25519[0]} {ED25519[1]} root@ip\n{END}\n"
+    assert keys_from_console(text) == [(ED25519[0], ED25519[1])]
+
+
+def test_console_reader_retries_without_latest_and_turns_errors_into_one_line():
+    import boto3
+    from botocore.stub import Stubber
+
+    from labs.core.errors import InfraError
+    from labs.remote.hostkeys import console_reader
+
+    ec2 = boto3.client("ec2", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y")
+    with Stubber(ec2) as stub:
+        stub.add_client_error("get_console_output", "UnsupportedOperation",
+                              expected_params={"InstanceId": "i-0xen", "Latest": True})
+        stub.add_response("get_console_output", {"Output": "console text"}, {"InstanceId": "i-0xen"})
+        assert console_reader(ec2)("i-0xen") == "console text"
+        stub.add_client_error("get_console_output", "UnauthorizedOperation")
+        with pytest.raises(InfraError, match="i-0deny: reading its console output .*UnauthorizedOperation"):
+            console_reader(ec2)("i-0deny")

