@@ -44,10 +44,11 @@ class Case:
     home: dict[str, str] = field(default_factory=dict)  # written under ROLELAB_HOME first (state)
     home_is_file: bool = False  # ROLELAB_HOME names a regular file
     lab: bool = False  # needs the shared, running lab
+    # an injected command would create {in}/PWNED...: the case also proves it never ran
 
 
 def _host(name: str, role: str | None, address: str = "127.0.0.1", port: int = 9) -> dict:
-    return {"student": "student01", "name": name, "instance_id": f"i-{name.replace('-', '')}0000000000"[:19],
+    return {"student": "student01", "name": name, "instance_id": f"i-0{sum(map(ord, name)):016x}",
             "address": address, "port": port, "user": "root", "role": role,
             "policies": ["arn:aws:iam::aws:policy/IAMReadOnlyAccess"] if role else [],
             "imds_endpoint": "http://127.0.0.1:9", "http_tokens": "required"}
@@ -67,9 +68,11 @@ def local_outputs(**changes) -> str:
     return json.dumps(data, indent=2)
 
 
-def aws_outputs() -> str:
-    return local_outputs(mode="aws", private_key_path=None, known_hosts=None, endpoint=None,
-                         operator_credentials=None)
+def aws_outputs(**changes) -> str:
+    hosts = [dict(_host(h, r), imds_endpoint="http://169.254.169.254", user="ec2-user")
+             for h, r in (("no-role", None), ("with-role", "DemoRoleForEC2"))]
+    return local_outputs(**dict(dict(mode="aws", hosts=hosts, private_key_path=None, known_hosts=None, endpoint=None,
+                                     operator_credentials=None), **changes))
 
 
 OPERATOR = "[rolelab-operator]\naws_access_key_id = AKIAEXAMPLEEXAMPLE00\naws_secret_access_key = not-a-secret\n"
@@ -80,6 +83,19 @@ LOCAL_MODES = {"operator-credentials": 0o600, "id_ed25519": 0o600}
 
 def case(id: str, *argv: str, names: str, **kw) -> Case:
     return Case(id, argv, names, **kw)
+
+
+PWN = "touch {in}/PWNED"  # what an injection would run; check_refused asserts no PWNED file appears
+
+
+def host_case(id: str, names: str, *argv: str, aws: bool = False, **host_changes) -> Case:
+    """An outputs file whose first host has one field changed (the file is untrusted input)."""
+    make = aws_outputs if aws else local_outputs
+    base = json.loads(make())
+    first = dict(base["hosts"][0], **host_changes)
+    files = {"o.json": make(hosts=[first, *base["hosts"][1:]]), **({} if aws else LOCAL_FILES)}
+    return Case(id, argv or ("ssh", "no-role", "--outputs", "{in}/o.json", "--", "true"), names, files=files,
+                modes={} if aws else LOCAL_MODES)
 
 
 CASES: list[Case] = [
@@ -154,6 +170,36 @@ CASES: list[Case] = [
     case("outputs-host-not-loopback-verify", "verify", "-q", "--outputs", "{in}/o.json", names="203.0.113.5",
          files={"o.json": local_outputs(hosts=[_host("no-role", None), _host("with-role", "R", "203.0.113.5")]),
                 **LOCAL_FILES}, modes=LOCAL_MODES),
+    # every host field against its own grammar, before it reaches an argv or a shell line
+    host_case("outputs-user-is-an-option", "hosts[0].user", user=f"-oProxyCommand={PWN}"),
+    host_case("outputs-user-is-an-option-aws", "hosts[0].user", aws=True, user=f"-oProxyCommand={PWN}"),
+    host_case("outputs-user-with-space", "hosts[0].user", user="ec2 user"),
+    host_case("outputs-address-is-an-option", "hosts[0].address", address=f"-oProxyCommand={PWN}"),
+    host_case("outputs-address-with-shell", "hosts[0].address", aws=True, address="host;touch x"),
+    host_case("outputs-port-zero", "hosts[0].port", port=0),
+    host_case("outputs-port-65536", "hosts[0].port", port=65536),
+    host_case("outputs-port-huge", "hosts[0].port", port=10**20),
+    host_case("outputs-port-bool", "hosts[0].port", port=True),
+    host_case("outputs-port-float", "hosts[0].port", port=22.5),
+    host_case("outputs-instance-id-shell", "hosts[0].instance_id", instance_id="i-0abc; touch x"),
+    host_case("outputs-role-unicode", "hosts[0].role", "verify", "-q", "--outputs", "{in}/o.json",
+              role="Rôle"),
+    host_case("outputs-policies-string", "hosts[0].policies", "verify", "-q", "--outputs", "{in}/o.json",
+              role="R", policies="arn:aws:iam::aws:policy/IAMReadOnlyAccess"),
+    host_case("outputs-policies-not-arns", "hosts[0].policies", "verify", "-q", "--outputs", "{in}/o.json",
+              role="R", policies=["IAMReadOnlyAccess"]),
+    host_case("outputs-http-tokens-unknown", "hosts[0].http_tokens", "verify", "-q", "--outputs", "{in}/o.json",
+              http_tokens="sometimes"),
+    host_case("outputs-imds-shell-local", "hosts[0].imds_endpoint", "verify", "-q", "--outputs", "{in}/o.json",
+              imds_endpoint=f"http://127.0.0.1:9$({PWN})"),
+    host_case("outputs-imds-public-local", "hosts[0].imds_endpoint", "verify", "-q", "--outputs", "{in}/o.json",
+              imds_endpoint="http://203.0.113.5"),
+    host_case("outputs-imds-other-aws", "hosts[0].imds_endpoint", "verify", "-q", "--outputs", "{in}/o.json",
+              aws=True, imds_endpoint="http://169.254.169.254.example.com"),
+    case("outputs-region-unknown", "verify", "-q", "--outputs", "{in}/o.json", names="region = 'mars'",
+         files={"o.json": local_outputs(region="mars"), **LOCAL_FILES}, modes=LOCAL_MODES),
+    case("outputs-stack-traversal", "ssh", "no-role", "--outputs", "{in}/o.json", "--", "true",
+         names="stack = '../../x'", files={"o.json": aws_outputs(stack="../../x")}),
     # -- private keys ----------------------------------------------------------------------------
     case("key-missing-local", "verify", "-q", "--outputs", "{in}/o.json", names="private key {in}/id_ed25519",
          files={"o.json": local_outputs(), "operator-credentials": OPERATOR, "known_hosts": ""}, modes=LOCAL_MODES),
@@ -320,6 +366,7 @@ def check_refused(c: Case, tmp_path: Path, lab: Lab | None = None) -> subprocess
     assert lines[0].startswith("rolelab: error:"), shown
     assert c.names.replace("{in}", str(inputs)) in lines[0], f"the line does not name {c.names!r}\n{shown}"
     assert proc.stdout == "", shown
+    assert not list(inputs.glob("PWNED*")), "an injected command ran"
     connects = connect_log.read_text() if connect_log.exists() else ""
     assert connects == "", f"the refused command opened connections (pid host port):\n{connects}"
     assert stacks_in(home) == stacks_before, "a stack directory was created"
