@@ -33,13 +33,14 @@ def config_values(args: argparse.Namespace) -> dict[str, str]:
     from pathlib import Path
 
     from labs.program.config import parse_assignments
-    from labs.program.roster import read_roster
+    from labs.program.roster import read_roster, students_value
 
     values = parse_assignments(args.config)
     if args.roster:
         if "students" in values:
             raise UsageError("--roster and --config students=... both name the class; keep one")
-        values["students"] = ",".join(read_roster(Path(args.roster)))
+        names = read_roster(Path(args.roster), on_ignored=lambda line: print(f"rolelab: {line}", file=sys.stderr))
+        values["students"] = students_value(names)
     return values
 
 
