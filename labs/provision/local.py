@@ -113,7 +113,7 @@ def up(values: Mapping[str, str], stack: str = DEFAULT_STACK, region: str = lab_
 
 
 def _already_up(paths: StackPaths, values: Mapping[str, str]) -> UpResult:
-    recorded = json.loads(paths.config.read_text())
+    recorded = paths.recorded_config()
     if recorded["values"] != dict(values):
         raise UsageError(f"stack {paths.stack!r} is already up with another config ({recorded['values']}); "
                          f"run `rolelab local down --stack {paths.stack}` first, or use another --stack")
