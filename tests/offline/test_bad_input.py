@@ -127,6 +127,11 @@ CASES: list[Case] = [
     case("role-name-bad", "plan", "-c", "roleName=bad name", names="rolelab:roleName"),
     case("public-key-is-private", "plan", "-c", f"sshPublicKey={KEY.splitlines()[0]}", names="rolelab:sshPublicKey"),
     case("region-bad", "local", "up", "--region", "mars", names="rolelab:region"),
+    case("config-given-twice", "plan", "-c", "students=2", "-c", "rolelab:students=3", names="given twice"),
+    case("ttl-underscore", "local", "up", "-c", "ttlHours=7_2", names="rolelab:ttlHours"),
+    case("ttl-plus", "plan", "-c", "ttlHours=+5", names="rolelab:ttlHours"),
+    case("role-name-unicode", "plan", "-c", "roleName=Rôle", names="rolelab:roleName"),
+    case("value-huge", "plan", "-c", "roleName=" + "x" * 100_000, names="rolelab:roleName"),
     # -- rosters ---------------------------------------------------------------------------------
     case("roster-missing", "plan", "--roster", "{in}/nobody.txt", names="--roster {in}/nobody.txt"),
     case("roster-empty", "local", "up", "--roster", "{in}/r.txt", names="--roster {in}/r.txt",
@@ -206,6 +211,11 @@ CASES: list[Case] = [
          files={"o.json": local_outputs(region="mars"), **LOCAL_FILES}, modes=LOCAL_MODES),
     case("outputs-stack-traversal", "ssh", "no-role", "--outputs", "{in}/o.json", "--", "true",
          names="stack = '../../x'", files={"o.json": aws_outputs(stack="../../x")}),
+    case("outputs-known-hosts-binary", "verify", "-q", "--outputs", "{in}/o.json", names="known_hosts {in}/known_hosts",
+         files={"o.json": local_outputs(), **LOCAL_FILES, "known_hosts": bytes(range(256))}, modes=LOCAL_MODES),
+    case("outputs-known-hosts-garbage", "verify", "-q", "--outputs", "{in}/o.json", names="known_hosts {in}/known_hosts",
+         files={"o.json": local_outputs(), **LOCAL_FILES, "known_hosts": "127.0.0.1 ssh-ed25519 !!!notbase64\n"},
+         modes=LOCAL_MODES),
     # -- private keys ----------------------------------------------------------------------------
     case("key-missing-local", "verify", "-q", "--outputs", "{in}/o.json", names="private key {in}/id_ed25519",
          files={"o.json": local_outputs(), "operator-credentials": OPERATOR, "known_hosts": ""}, modes=LOCAL_MODES),
@@ -221,6 +231,8 @@ CASES: list[Case] = [
     case("stack-traversal", "verify", "--local", "--stack", "../x", names="--stack '../x'"),
     case("stack-upper", "local", "up", "--stack", "UPPER", names="--stack 'UPPER'"),
     case("stack-with-space", "local", "down", "--stack", "a b", names="--stack 'a b'"),
+    case("stack-empty-down", "local", "down", "--stack", "", names="--stack/-s: a stack name cannot be empty"),
+    case("stack-empty-verify", "verify", "--local", "--stack", "", names="--stack/-s: a stack name cannot be empty"),
     case("stack-unknown-sweep", "sweep", "--local", "--stack", "nope", names="'nope'"),
     case("demo-stack-exists", "demo", "-q", names="'demo'", home={"stacks/demo/left-over": "from a crash\n"}),
     case("home-is-a-file", "local", "up", "--stack", "x", names="ROLELAB_HOME", home_is_file=True),
@@ -229,6 +241,12 @@ CASES: list[Case] = [
     case("flag-unknown", "plan", "--nosuch", names="--nosuch"),
     case("settle-not-number", "demo", "--settle", "abc", names="--settle"),
     case("connect-budget-not-number", "verify", "--local", "--connect-budget", "soon", names="--connect-budget"),
+    case("connect-budget-nan", "verify", "--local", "--connect-budget", "nan", names="--connect-budget"),
+    case("connect-budget-inf", "drill", "attach-role", "--local", "--connect-budget", "inf", names="--connect-budget"),
+    case("connect-budget-zero", "verify", "--local", "--connect-budget", "0", names="--connect-budget"),
+    case("settle-nan", "verify", "-q", "--outputs", "{in}/gone.json", "--settle", "nan", names="--settle"),
+    case("settle-inf", "verify", "-q", "--outputs", "{in}/gone.json", "--settle", "inf", names="--settle"),
+    case("settle-negative", "verify", "-q", "--outputs", "{in}/gone.json", "--settle", "-1", names="--settle"),
     case("drill-unknown", "drill", "nosuch", "--local", names="'nosuch'"),
     case("sweep-aws-no-region", "sweep", names="--region"),
     case("e2e-no-stack", "e2e", names="--stack"),
@@ -370,6 +388,8 @@ def check_refused(c: Case, tmp_path: Path, lab: Lab | None = None) -> subprocess
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, f"expected one line on stderr\n{shown}"
     assert lines[0].startswith("rolelab: error:"), shown
+    assert not lines[0].startswith("rolelab: error: rolelab: "), f"the prefix is printed twice\n{shown}"
+    assert len(lines[0]) < 1000, f"the line echoes too much input ({len(lines[0])} characters)"
     assert c.names.replace("{in}", str(inputs)) in lines[0], f"the line does not name {c.names!r}\n{shown}"
     assert proc.stdout == "", shown
     assert not list(inputs.glob("PWNED*")), "an injected command ran"
@@ -405,3 +425,15 @@ def test_bad_input_against_a_running_lab_changes_nothing(c: Case, tmp_path: Path
     assert cloud_state(lab.outputs) == state_before, "the lab cloud's IAM or EC2 state changed"
     assert sshd_logs(lab.home) == logs_before, "a host's sshd saw a connection"
     assert stacks_in(lab.home) == [LAB_STACK]
+
+
+def test_a_damaged_stack_config_is_exit_2_naming_it_and_the_fix(tmp_path: Path, lab: Lab):
+    config = lab.home / "stacks" / LAB_STACK / "config.json"
+    saved = config.read_bytes()
+    config.write_text('{"values": ')  # a disk that filled up mid-write
+    try:
+        proc = check_refused(case("lab-config-damaged", "local", "up", "--stack", LAB_STACK, names=str(config),
+                                  lab=True), tmp_path, lab)
+        assert f"rolelab local down --stack {LAB_STACK}" in proc.stderr
+    finally:
+        config.write_bytes(saved)
