@@ -391,6 +391,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # argparse mishandles `--` under subcommands; split it off ourselves (ssh's remote command).
     remote = argv[argv.index("--") + 1:] if "--" in argv else []
     argv = argv[:argv.index("--")] if "--" in argv else argv
+    logs.rolelab_home()  # a relative ROLELAB_HOME becomes absolute here, once, before any process starts
     try:
         args = parser.parse_args(argv)
         args.remote = remote
@@ -405,9 +406,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("rolelab: interrupted", file=sys.stderr)
         return int(ExitStatus.INTERRUPTED)
     except Exception as error:  # noqa: BLE001 a bug: one line here, the traceback in the log
+        logging.getLogger("rolelab").debug("error", exc_info=True)
+        problem = logs.home_problem(error)
+        if problem:  # a read-only, full or misplaced ROLELAB_HOME is the user's to fix
+            print(f"rolelab: error: {problem}", file=sys.stderr)
+            return int(ExitStatus.USAGE)
         logging.getLogger("rolelab").exception("internal error")
-        print(f"rolelab: internal error: {error.__class__.__name__}: {error}; details in {logs.log_file()}",
-              file=sys.stderr)
+        details = f"details in {logs.kept_log()}" if logs.kept_log() else "run again with --verbose for details"
+        print(f"rolelab: internal error: {error.__class__.__name__}: {error}; {details}", file=sys.stderr)
         return int(ExitStatus.INTERNAL)
 
 

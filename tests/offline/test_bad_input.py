@@ -43,6 +43,7 @@ class Case:
     modes: dict[str, int] = field(default_factory=dict)
     home: dict[str, str] = field(default_factory=dict)  # written under ROLELAB_HOME first (state)
     home_is_file: bool = False  # ROLELAB_HOME names a regular file
+    home_at: str = ""  # ROLELAB_HOME is this path ("{in}" allowed), not created by the harness
     lab: bool = False  # needs the shared, running lab
     # an injected command would create {in}/PWNED...: the case also proves it never ran
 
@@ -236,6 +237,10 @@ CASES: list[Case] = [
     case("stack-unknown-sweep", "sweep", "--local", "--stack", "nope", names="'nope'"),
     case("demo-stack-exists", "demo", "-q", names="'demo'", home={"stacks/demo/left-over": "from a crash\n"}),
     case("home-is-a-file", "local", "up", "--stack", "x", names="ROLELAB_HOME", home_is_file=True),
+    case("home-cannot-be-made", "local", "up", "--stack", "x", names="ROLELAB_HOME /proc/rolelab-badin",
+         home_at="/proc/rolelab-badin"),
+    case("home-under-a-file", "demo", "-q", names="ROLELAB_HOME {in}/file/home", home_at="{in}/file/home",
+         files={"file": "a regular file\n"}),
     # -- commands and flags ----------------------------------------------------------------------
     case("subcommand-unknown", "nosuch", names="'nosuch'"),
     case("flag-unknown", "plan", "--nosuch", names="--nosuch"),
@@ -362,7 +367,9 @@ def prepare(c: Case, tmp_path: Path, lab: Lab | None) -> tuple[Path, Path, list[
         path.write_bytes(text.encode() if isinstance(text, str) else text)
         path.chmod(c.modes.get(name, 0o644))
     home = lab.home if lab is not None else tmp_path / "home"
-    if lab is None and c.home_is_file:
+    if c.home_at:
+        home = Path(c.home_at.replace("{in}", str(inputs)))
+    elif lab is None and c.home_is_file:
         home.write_text("not a directory\n")
     elif lab is None:
         home.mkdir()
