@@ -6,7 +6,7 @@ import shlex
 from pathlib import Path
 
 from labs.core.outputs import HostRecord, LabOutputs
-from labs.core.sshconfig import escape_tokens, quoted
+from labs.core.sshconfig import quoted
 
 
 def openssh_argv(outputs: LabOutputs, host: HostRecord, identity: str | None = None,
@@ -17,7 +17,9 @@ def openssh_argv(outputs: LabOutputs, host: HostRecord, identity: str | None = N
     if outputs.known_hosts:
         argv += ["-o", f"UserKnownHostsFile={quoted(outputs.known_hosts)}"]
     if key:
-        argv += ["-i", escape_tokens(str(Path(key).expanduser()))]
+        # Not -i: ssh stats -i's path literally but then expands its %-tokens, so a path with
+        # '%' cannot work there; as an option it is quoted and escaped like any other.
+        argv += ["-o", f"IdentityFile={quoted(str(Path(key).expanduser()))}"]
     # `--`: whatever the outputs say, the destination can never be read as an option.
     argv += ["--", f"{host.user}@{host.address}"]
     if command:

@@ -26,7 +26,7 @@ def test_the_destination_follows_a_double_dash():
 def test_paths_with_spaces_and_percent_are_quoted_for_openssh():
     argv = openssh_argv(outputs("/tmp/my lab 100%"), HOST)
     assert 'UserKnownHostsFile="/tmp/my lab 100%%/known_hosts"' in argv
-    assert argv[argv.index("-i") + 1] == "/tmp/my lab 100%%/id_ed25519"
+    assert 'IdentityFile="/tmp/my lab 100%%/id_ed25519"' in argv
 
 
 def test_sshd_paths_that_expand_no_tokens_keep_their_percent():
