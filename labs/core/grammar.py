@@ -16,7 +16,8 @@ INSTANCE_ID = re.compile(r"i-[0-9a-f]{8,17}")
 # POSIX portable user names (and what useradd accepts): never a leading hyphen.
 POSIX_USER = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}")
 POLICY_ARN = re.compile(r"arn:aws(-cn|-us-gov|-iso[a-z]?)?:iam::(aws|\d{12}):policy/[A-Za-z0-9_+=,.@/-]{1,512}")
-LABEL = re.compile(r"[A-Za-z0-9_.-]{1,64}")  # student, host kind, stack: shown and used in paths
+LABEL = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")  # student, host kind: shown, never "." or ".."
+STACK = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")  # Pulumi's stack names; a path component here
 _DNS_LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 MAX_SHOWN = 60
 

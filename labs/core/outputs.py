@@ -148,7 +148,7 @@ def from_dict(data: Any, source: str = "outputs") -> LabOutputs:
         raise _fail(source, f"mode must be aws or local, not {grammar.shown(data['mode'])}")
     if not grammar.matches(grammar.REGION, data["region"]):
         raise _fail(source, f"region = {grammar.shown(data['region'])} is not an AWS region such as us-east-1")
-    if data.get("stack") is not None and not grammar.matches(grammar.LABEL, data["stack"]):
+    if data.get("stack") is not None and not grammar.matches(grammar.STACK, data["stack"]):
         raise _fail(source, f"stack = {grammar.shown(data['stack'])} is not a stack name (letters, digits, _.-)")
     for key in ("private_key_path", "known_hosts", "endpoint", "operator_credentials"):
         value = data.get(key)

@@ -130,7 +130,7 @@ def test_well_formed_documents_pass(mode, changes):
 
 @pytest.mark.parametrize("changes, needle", [
     ({"region": "mars"}, "region = 'mars'"), ({"region": "us-east-1; id"}, "region = "),
-    ({"stack": "../../etc"}, "stack = '../../etc'"), ({"known_hosts": "a\nb"}, "known_hosts = "),
+    ({"stack": "../../etc"}, "stack = '../../etc'"), ({"stack": ".."}, "stack = '..'"), ({"known_hosts": "a\nb"}, "known_hosts = "),
     ({"mode": "x" * 1000}, "mode must be aws or local"),
 ])
 def test_document_fields_outside_their_grammar(changes, needle):
