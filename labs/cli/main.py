@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -18,7 +19,32 @@ class OneLineParser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (and exit 2), like every other error here."""
 
     def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+        # main() prints the "rolelab: error:" prefix; a subcommand's own name still helps.
+        where = self.prog.removeprefix("rolelab").strip()
+        raise UsageError(f"{where + ': ' if where else ''}{message} (see {self.prog} --help)")
+
+
+def stack_name(text: str) -> str:
+    """--stack: empty would silently fall back to the default stack."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("a stack name cannot be empty; e.g. --stack local")
+    return text
+
+
+def seconds(low: float, high: float, low_inclusive: bool) -> Callable[[str], float]:
+    """A finite number of seconds within bounds: nan or inf would make a wait endless."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (low <= value if low_inclusive else low < value) or not value <= high:
+            bound = "≥" if low_inclusive else ">"
+            raise argparse.ArgumentTypeError(f"{text[:20]!r} is not a number of seconds {bound} {low:g} and ≤ {high:g}")
+        return value
+
+    parse.__name__ = "seconds"
+    return parse
 
 
 def _config_flag(parser: argparse.ArgumentParser) -> None:
@@ -33,18 +59,20 @@ def config_values(args: argparse.Namespace) -> dict[str, str]:
     from pathlib import Path
 
     from labs.program.config import parse_assignments
-    from labs.program.roster import read_roster
+    from labs.program.roster import read_roster, students_value
 
     values = parse_assignments(args.config)
     if args.roster:
         if "students" in values:
             raise UsageError("--roster and --config students=... both name the class; keep one")
-        values["students"] = ",".join(read_roster(Path(args.roster)))
+        names = read_roster(Path(args.roster), on_ignored=lambda line: print(f"rolelab: {line}", file=sys.stderr))
+        values["students"] = students_value(names)
     return values
 
 
 def _stack_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--stack", "-s", default=None, metavar="S", help="stack name (local default: local)")
+    parser.add_argument("--stack", "-s", default=None, type=stack_name, metavar="S",
+                        help="stack name (local default: local)")
 
 
 def build_parser() -> OneLineParser:
@@ -119,7 +147,8 @@ def build_parser() -> OneLineParser:
 
     demo = sub.add_parser("demo", help="the whole lesson offline: up, verify, drills, report, down")
     _config_flag(demo)
-    demo.add_argument("--stack", "-s", default=None, metavar="S", help="stack for the demo (default: demo)")
+    demo.add_argument("--stack", "-s", default=None, type=stack_name, metavar="S",
+                      help="stack for the demo (default: demo)")
     demo.add_argument("--region", default=None)
     _report_flags(demo)
     demo.add_argument("--student", action="append", default=None,
@@ -152,7 +181,8 @@ def build_parser() -> OneLineParser:
     console.set_defaults(func=cmd_console)
 
     e2e = sub.add_parser("e2e", help="course CI on AWS: pulumi up, verify, drills, then pulumi destroy (always)")
-    e2e.add_argument("--stack", "-s", required=True, metavar="S", help="the Pulumi stack (configured beforehand)")
+    e2e.add_argument("--stack", "-s", required=True, type=stack_name, metavar="S",
+                     help="the Pulumi stack (configured beforehand)")
     _report_flags(e2e)
     _ssh_flags(e2e)
     e2e.set_defaults(func=cmd_e2e)
@@ -173,7 +203,7 @@ def _report_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the report as JSON (progress stays on stderr)")
     parser.add_argument("--junit", metavar="FILE", default=None, help="also write JUnit XML (one testcase per check)")
     parser.add_argument("--html", metavar="FILE", default=None, help="also write the class report page (one file)")
-    parser.add_argument("--settle", type=float, default=None, metavar="S",
+    parser.add_argument("--settle", type=seconds(0, 3600, low_inclusive=True), default=None, metavar="S",
                         help="seconds an eventually-consistent expectation may take (aws 120, local 10)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no live progress")
 
@@ -181,7 +211,7 @@ def _report_flags(parser: argparse.ArgumentParser) -> None:
 def _ssh_flags(parser: argparse.ArgumentParser) -> None:
     """For commands that connect to a stack's hosts themselves (demo makes and knows its own)."""
     parser.add_argument("--identity", "-i", default=None, help="SSH private key (aws mode; local mode knows it)")
-    parser.add_argument("--connect-budget", type=float, default=None, metavar="S",
+    parser.add_argument("--connect-budget", type=seconds(0, 3600, low_inclusive=False), default=None, metavar="S",
                         help="seconds to keep retrying SSH to a host that refuses or times out (aws 180, local 15)")
 
 
@@ -509,6 +539,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # argparse mishandles `--` under subcommands; split it off ourselves (ssh's remote command).
     remote = argv[argv.index("--") + 1:] if "--" in argv else []
     argv = argv[:argv.index("--")] if "--" in argv else argv
+    logs.rolelab_home()  # a relative ROLELAB_HOME becomes absolute here, once, before any process starts
     try:
         args = parser.parse_args(argv)
         args.remote = remote
@@ -523,9 +554,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("rolelab: interrupted", file=sys.stderr)
         return int(ExitStatus.INTERRUPTED)
     except Exception as error:  # noqa: BLE001 a bug: one line here, the traceback in the log
+        logging.getLogger("rolelab").debug("error", exc_info=True)
+        problem = logs.home_problem(error)
+        if problem:  # a read-only, full or misplaced ROLELAB_HOME is the user's to fix
+            print(f"rolelab: error: {problem}", file=sys.stderr)
+            return int(ExitStatus.USAGE)
         logging.getLogger("rolelab").exception("internal error")
-        print(f"rolelab: internal error: {error.__class__.__name__}: {error}; details in {logs.log_file()}",
-              file=sys.stderr)
+        details = f"details in {logs.kept_log()}" if logs.kept_log() else "run again with --verbose for details"
+        print(f"rolelab: internal error: {error.__class__.__name__}: {error}; {details}", file=sys.stderr)
         return int(ExitStatus.INTERNAL)
 
 

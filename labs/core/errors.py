@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+from labs.core.grammar import shown
+
 
 class ExitStatus(IntEnum):
     OK = 0
@@ -29,8 +31,8 @@ class ConfigError(UsageError):
 
     def __init__(self, key: str, value: object, problem: str, fix: str):
         self.key, self.value, self.problem, self.fix = key, value, problem, fix
-        shown = "(not set)" if value in (None, "") else repr(value)
-        super().__init__(f"rolelab:{key} = {shown}: {problem}; {fix}")
+        value_text = "(not set)" if value in (None, "") else shown(value)  # never echo 100 kB back
+        super().__init__(f"rolelab:{key} = {value_text}: {problem}; {fix}")
 
 
 class InfraError(RolelabError):

@@ -8,10 +8,14 @@ endpoint differ, and local mode adds the key and known_hosts paths it made.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields, replace
+import re
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from labs.core import grammar
 from labs.core.errors import UsageError
 
 SCHEMA_VERSION = 1
@@ -95,31 +99,76 @@ def _fail(source: str, problem: str) -> UsageError:
     return UsageError(f"{source}: {problem}; re-create it with `rolelab outputs --json` or `pulumi stack output --json`")
 
 
+def _imds_endpoint_problem(mode: str, value: object) -> str | None:
+    """Local hosts reach their own IMDS on loopback; EC2 hosts only the link-local one."""
+    if mode == "aws":
+        return None if value == AWS_IMDS_ENDPOINT else f"must be {AWS_IMDS_ENDPOINT} in aws mode"
+    found = _LOCAL_IMDS.fullmatch(value) if isinstance(value, str) else None
+    if found and all(int(octet) <= 255 for octet in found.groups()[:3]) and 1 <= int(found.group(4)) <= 65535:
+        return None
+    return "must be http://127.x.y.z:PORT in local mode"
+
+
+_LOCAL_IMDS = re.compile(r"http://127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3}):(\d{1,5})")
+
+# Each host field and the grammar it must follow (a value reaches ssh's argv or a shell line).
+_HOST_FIELDS: dict[str, tuple[Callable[[object], bool], str]] = {
+    "student": (partial(grammar.matches, grammar.LABEL), "a student name (letters, digits, _.-)"),
+    "name": (partial(grammar.matches, grammar.LABEL), "a host name such as with-role"),
+    "instance_id": (partial(grammar.matches, grammar.INSTANCE_ID), "an EC2 instance id (i- and hex digits)"),
+    "address": (grammar.is_host_address, "an IP address or DNS name"),
+    "port": (grammar.is_port, "a port number 1..65535"),
+    "user": (partial(grammar.matches, grammar.POSIX_USER),
+             "a POSIX user name (letters, digits, _.-; not starting with -)"),
+    "role": (lambda v: v is None or grammar.matches(grammar.ROLE_NAME, v), "an IAM role name, or null"),
+    "policies": (lambda v: isinstance(v, list) and all(grammar.matches(grammar.POLICY_ARN, p) for p in v),
+                 "a list of IAM policy ARNs"),
+    "http_tokens": (lambda v: v in ("required", "optional"), "required or optional"),
+}
+
+
+def _host(source: str, index: int, raw: object, mode: str) -> HostRecord:
+    if not isinstance(raw, dict):
+        raise _fail(source, f"hosts[{index}] is not an object")
+    wanted = [f.name for f in fields(HostRecord)]
+    absent = [k for k in wanted if k not in raw]
+    if absent:
+        raise _fail(source, f"hosts[{index}] lacks {', '.join(absent)}")
+    for key, (valid, grammar_text) in _HOST_FIELDS.items():
+        if key == "address" and mode == "aws" and raw[key] == "":
+            continue  # an instance without a public IPv4: verify says so, with the fix
+        if not valid(raw[key]):
+            raise _fail(source, f"hosts[{index}].{key} = {grammar.shown(raw[key])} is not {grammar_text}")
+    problem = _imds_endpoint_problem(mode, raw["imds_endpoint"])
+    if problem:
+        raise _fail(source, f"hosts[{index}].imds_endpoint = {grammar.shown(raw['imds_endpoint'])} {problem}")
+    return HostRecord(**dict({k: raw[k] for k in wanted}, policies=tuple(raw["policies"])))
+
+
 def from_dict(data: Any, source: str = "outputs") -> LabOutputs:
-    """Validate an outputs document (from JSON, the Pulumi CLI or the local engine)."""
+    """Validate an outputs document (from JSON, the Pulumi CLI or the local engine).
+
+    It is untrusted input (CI artifacts, copies passed around): every field is checked
+    against its own grammar before anything downstream uses it.
+    """
     if not isinstance(data, dict):
         raise _fail(source, "not a JSON object")
     missing = [k for k in ("mode", "region", "hosts") if k not in data]
     if missing:
         raise _fail(source, f"missing {', '.join(missing)}")
     if data["mode"] not in MODES:
-        raise _fail(source, f"mode must be aws or local, not {data['mode']!r}")
+        raise _fail(source, f"mode must be aws or local, not {grammar.shown(data['mode'])}")
+    if not grammar.matches(grammar.REGION, data["region"]):
+        raise _fail(source, f"region = {grammar.shown(data['region'])} is not an AWS region such as us-east-1")
+    if data.get("stack") is not None and not grammar.matches(grammar.STACK, data["stack"]):
+        raise _fail(source, f"stack = {grammar.shown(data['stack'])} is not a stack name (letters, digits, _.-)")
+    for key in ("private_key_path", "known_hosts", "endpoint", "operator_credentials"):
+        value = data.get(key)
+        if value is not None and (not isinstance(value, str) or not value.isprintable()):
+            raise _fail(source, f"{key} = {grammar.shown(value)} is not a printable string")
     if not isinstance(data["hosts"], list) or not data["hosts"]:
         raise _fail(source, "hosts must be a non-empty list")
-    hosts = []
-    wanted = {f.name for f in fields(HostRecord)}
-    for index, raw in enumerate(data["hosts"]):
-        if not isinstance(raw, dict):
-            raise _fail(source, f"hosts[{index}] is not an object")
-        absent = sorted(wanted - set(raw))
-        if absent:
-            raise _fail(source, f"hosts[{index}] lacks {', '.join(absent)}")
-        try:
-            record = HostRecord(**{k: raw[k] for k in wanted})
-            record = replace(record, port=int(record.port), policies=tuple(record.policies or ()))
-        except (TypeError, ValueError) as exc:
-            raise _fail(source, f"hosts[{index}] is malformed ({exc})") from None
-        hosts.append(record)
+    hosts = [_host(source, index, raw, data["mode"]) for index, raw in enumerate(data["hosts"])]
     if not isinstance(data.get("exercise", False), bool):
         raise _fail(source, f"exercise must be true or false, not {data['exercise']!r}")
     targets = data.get("targets", {})

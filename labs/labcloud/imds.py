@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import secrets
 import threading
 import time
@@ -22,6 +23,8 @@ TOKEN_PATH = "/latest/api/token"
 TTL_HEADER = "X-aws-ec2-metadata-token-ttl-seconds"
 TOKEN_HEADER = "X-aws-ec2-metadata-token"
 MAX_TTL = 21600
+MAX_BODY = 64 * 1024  # IMDS requests carry no body worth reading
+_DIGITS = re.compile(r"[0-9]+")
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,7 @@ class Reply:
 
 NOT_FOUND = Reply(404, "<?xml version=\"1.0\" encoding=\"iso-8859-1\"?>\n<title>404 - Not Found</title>\n",
                   "text/html")
+BAD_REQUEST = Reply(400, "Bad Request")
 UNAUTHORIZED = Reply(401, "<?xml version=\"1.0\" encoding=\"iso-8859-1\"?>\n<title>401 - Unauthorized</title>\n",
                      "text/html")
 
@@ -163,13 +167,10 @@ class ImdsServer:
             return Reply(405, "Method Not Allowed")
         if "x-forwarded-for" in headers:
             return Reply(403, "Forbidden")  # IMDS refuses tokens for proxied requests
-        raw = headers.get(TTL_HEADER.lower())
-        try:
-            ttl = int(raw) if raw is not None else 0
-        except ValueError:
-            ttl = 0
+        raw = headers.get(TTL_HEADER.lower()) or ""
+        ttl = int(raw) if _DIGITS.fullmatch(raw) else 0  # digits only, as EC2: not int()'s "1_0", "+5", " 5 "
         if not 1 <= ttl <= MAX_TTL:
-            return Reply(400, "Bad Request")
+            return BAD_REQUEST
         return Reply(200, self.tokens.issue(ttl))
 
 
@@ -181,15 +182,22 @@ class _ImdsHandler(BaseHTTPRequestHandler):
     def _serve(self, method: str) -> None:
         if self.imds.delay:
             time.sleep(self.imds.delay)  # the 'slow IMDS' fault
-        length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)
         headers = {k.lower(): v for k, v in self.headers.items()}
+        length = self.headers.get("Content-Length") or "0"
+        if not _DIGITS.fullmatch(length) or int(length) > MAX_BODY:
+            self.close_connection = True  # the body's end is unknown: this connection cannot be reused
+            self._send(BAD_REQUEST, headers)
+            return
+        if int(length):
+            self.rfile.read(int(length))
         try:
             reply = self.imds.answer(method, self.path.split("?", 1)[0], headers)
         except Exception:  # noqa: BLE001 a bug here must show as a 500, not a dropped connection
             logging.getLogger("rolelab.cloud.imds").exception("IMDS %s %s failed", method, self.path)
             reply = Reply(500, "Internal Server Error")
+        self._send(reply, headers)
+
+    def _send(self, reply: Reply, headers: dict[str, str]) -> None:
         body = reply.body.encode()
         self.send_response(reply.status)
         self.send_header("Content-Type", reply.content_type)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,6 +64,17 @@ class StackPaths:
     @property
     def config(self) -> Path:  # the config the stack was brought up with
         return self.root / "config.json"
+
+    def recorded_config(self) -> dict:
+        """The config `local up` recorded; a damaged file is the user's to clear, not a bug."""
+        try:
+            data = json.loads(self.config.read_text())
+        except (OSError, ValueError):
+            data = None
+        if not isinstance(data, dict) or not isinstance(data.get("values"), dict):
+            raise UsageError(f"{self.config} is damaged or unreadable; run `rolelab local down --stack {self.stack}` "
+                             "and bring the stack up again")
+        return data
 
     @property
     def resources(self) -> Path:  # what the local engine created

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from labs.core.errors import InfraError, UsageError
+from labs.core.sshconfig import quoted
 from labs.labcloud.procs import PidRecord, ssh_banner, stop_pid, wait_for
 
 SSHD_CANDIDATES = ("/usr/sbin/sshd", "/usr/local/sbin/sshd")
@@ -98,9 +99,10 @@ class SshdHost:
         self.config_file.write_text("\n".join([
             f"# rolelab host {self.instance_id}",
             f"ListenAddress 127.0.0.1:{self.port}",
-            f"HostKey {self.host_key}",
-            f"AuthorizedKeysFile {keys}",
-            f"PidFile {self.directory / 'sshd.pid'}",
+            # Quoted (ROLELAB_HOME may hold spaces); AuthorizedKeysFile also expands %-tokens.
+            f"HostKey {quoted(str(self.host_key), tokens=False)}",
+            f"AuthorizedKeysFile {quoted(str(keys))}",
+            f"PidFile {quoted(str(self.directory / 'sshd.pid'), tokens=False)}",
             f"AllowUsers {user}",
             "PermitRootLogin prohibit-password" if user == "root" else "PermitRootLogin no",
             "PubkeyAuthentication yes",

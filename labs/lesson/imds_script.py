@@ -25,7 +25,9 @@ def tokenless_script(endpoint: str) -> str:
 
 
 def token_flow_script(endpoint: str) -> str:
-    """PUT a token, then read the role name, iam/info and the role's credentials with it."""
+    """PUT a token, then read the role name, iam/info and the role's credentials with it.
+
+    Every URL is shell-quoted: the endpoint comes from the outputs file, untrusted input."""
     base = f"{endpoint}/latest/meta-data/iam"
     with_token = f'-H "{TOKEN_HEADER}: $T"'
     return "; ".join([
@@ -38,7 +40,7 @@ def token_flow_script(endpoint: str) -> str:
         f"R=$(curl -s --max-time 3 {with_token} {shlex.quote(base + '/security-credentials/')})",
         f"printf '\\n{SECTION}now\\n%s\\n200' \"$(date -u +%s)\"",
         f"printf '\\n{SECTION}credentials\\n'; curl -s --max-time 3 {with_token} -w '\\n%{{http_code}}' "
-        f"\"{base}/security-credentials/$R\" || printf '\\n000'",
+        f"{shlex.quote(base + '/security-credentials/')}\"$R\" || printf '\\n000'",
     ])
 
 

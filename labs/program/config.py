@@ -9,7 +9,9 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from labs.core import grammar
 from labs.core.errors import ConfigError, UsageError
+from labs.core.grammar import shown
 from labs.program.policies import DEFAULT_POLICY, SUPPORTED
 from labs.program.roster import parse_students
 
@@ -104,8 +106,8 @@ def _bool(key: str, value: str) -> bool:
 
 
 def _role_name(value: str) -> str:
-    if not re.fullmatch(r"[\w+=,.@-]{1,64}", value):
-        raise ConfigError("roleName", value, "IAM role names are 1..64 of letters, digits and +=,.@_-",
+    if not grammar.ROLE_NAME.fullmatch(value):  # ASCII only, as IAM says
+        raise ConfigError("roleName", value, "IAM role names are 1..64 ASCII letters, digits and +=,.@_-",
                           "pick a name such as DemoRoleForEC2")
     return value
 
@@ -183,11 +185,10 @@ def _ssh_public_key(value: str) -> str:
 
 
 def _ttl_hours(value: str) -> int:
-    try:
-        hours = int(value.strip())
-    except ValueError:
+    if not re.fullmatch(r"[0-9]+", value.strip()):  # int() would also take 7_2, +5 and Unicode digits
         raise ConfigError("ttlHours", value, "not a whole number of hours",
-                          f"give 0..{MAX_TTL_HOURS} (0 disables the shutdown timer)") from None
+                          f"give 0..{MAX_TTL_HOURS} (0 disables the shutdown timer)")
+    hours = int(value.strip())
     if not 0 <= hours <= MAX_TTL_HOURS:
         raise ConfigError("ttlHours", value, f"out of range 0..{MAX_TTL_HOURS}",
                           f"give 0..{MAX_TTL_HOURS} hours (0 disables the shutdown timer)")
@@ -210,7 +211,7 @@ def _network(vpc_id: str, subnet_id: str) -> tuple[str, str]:
 
 
 def _region(value: str) -> str:
-    if not re.fullmatch(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d", value):
+    if not grammar.REGION.fullmatch(value):
         raise ConfigError("region", value, "not an AWS region", "set aws:region, e.g. us-east-1")
     return value
 
@@ -257,7 +258,9 @@ def parse_assignments(pairs: list[str], flag: str = "--config") -> dict[str, str
         key, sep, value = pair.partition("=")
         key = key.strip().removeprefix(f"{NAMESPACE}:")
         if not sep or not key:
-            raise UsageError(f"{flag} {pair!r}: expected KEY=VALUE; write e.g. {flag} students=3")
+            raise UsageError(f"{flag} {shown(pair)}: expected KEY=VALUE; write e.g. {flag} students=3")
+        if key in out:  # silently keeping the last one hides a typo in a long command line
+            raise UsageError(f"{flag} {shown(key)} is given twice ({shown(out[key])} and {shown(value)}); keep one")
         out[key] = value
     return out
 

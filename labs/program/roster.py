@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import csv
-import io
 import re
 import unicodedata
+from collections.abc import Callable
 from pathlib import Path
 
 from labs.core.errors import ConfigError, UsageError
+from labs.core.grammar import shown
 
 MAX_STUDENTS = 100
 MAX_NAME_LENGTH = 32  # leaves room for "<roleName>-<student>" within IAM's 64
@@ -49,7 +50,7 @@ def names_from_list(raw_names: list[str], key: str = "students") -> tuple[str, .
 
 
 def parse_students(value: str, key: str = "students") -> tuple[str, ...]:
-    """'3' -> three numbered students; 'ana,bo' -> those names."""
+    """'3' -> three numbered students; 'ana,bo' -> those names; '5,' -> the one student named 5."""
     text = value.strip()
     if re.fullmatch(r"[+-]?\d+", text):
         count = int(text)
@@ -57,13 +58,33 @@ def parse_students(value: str, key: str = "students") -> tuple[str, ...]:
             raise ConfigError(key, value, f"the student count must be 1..{MAX_STUDENTS}",
                               "give a count such as 5 or a list such as ana,bo")
         return numbered(count)
+    if _NUMBER.fullmatch(text):  # 1e3, 3.0, 1_0: a count was meant, but it is not a whole number
+        raise ConfigError(key, value, "not a whole number of students",
+                          "give a count in digits such as 5, or a list of names such as ana,bo")
     if not text:
         raise ConfigError(key, value, "no students given", "give a count such as 5 or a list such as ana,bo")
-    return names_from_list(text.split(","), key)
+    names = text.split(",")
+    if len(names) == 2 and not names[1].strip():
+        names = names[:1]  # students_value's way of writing a one-name list that looks like a count
+    return names_from_list(names, key)
 
 
-def read_roster(path: Path) -> tuple[str, ...]:
-    """One name per line, or CSV with a 'name' column; '#' lines are comments."""
+_NUMBER = re.compile(r"[+-]?[\d_.]*\d[\d_.]*(e[+-]?\d+)?", re.IGNORECASE)
+
+
+def students_value(names: tuple[str, ...]) -> str:
+    """The students config value for a list of names, never read back as a count ('5' -> '5,')."""
+    text = ",".join(names)
+    return text + "," if len(names) == 1 and _NUMBER.fullmatch(text) else text
+
+
+KNOWN_COLUMNS = ("name", "email", "ssh_public_key")
+
+
+def read_roster(path: Path, on_ignored: Callable[[str], None] = lambda line: None) -> tuple[str, ...]:
+    """Names: one per line, or a table (comma, semicolon or tab separated: Excel's CSV in many
+    locales is semicolons) with a 'name' column. '#' lines are comments. Columns other than
+    the known ones are ignored, and `on_ignored` gets one line saying which."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
@@ -74,16 +95,29 @@ def read_roster(path: Path) -> tuple[str, ...]:
     lines = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
     if not lines:
         raise UsageError(f"--roster {path}: the roster is empty; put one student name per line")
-    header = next(csv.reader([lines[0]]))
-    if len(header) > 1 or header[0].strip().lower() == "name":
-        columns = [h.strip().lower() for h in header]
-        if "name" not in columns:
-            raise UsageError(f"--roster {path}: a CSV roster needs a 'name' column (found: {', '.join(columns)})")
-        rows = list(csv.DictReader(io.StringIO("\n".join(lines)), fieldnames=columns))[1:]
-        raw_names = [row.get("name") or "" for row in rows]
+    try:
+        dialect: type[csv.Dialect] | None = csv.Sniffer().sniff("\n".join(lines[:50]), delimiters=",;\t")
+    except csv.Error:
+        dialect = None  # no delimiter in common: one name per line
+    if dialect is None:
+        raw_names = lines[1:] if lines[0].strip().lower() == "name" else lines
     else:
-        raw_names = lines
+        raw_names = _name_column(path, list(csv.reader(lines, dialect)), on_ignored)
+    if not raw_names:
+        raise UsageError(f"--roster {path}: the roster has a header but no students; add one name per row")
     try:
         return names_from_list(raw_names, key="roster")
     except ConfigError as exc:
-        raise UsageError(f"--roster {path}: {exc.value!r}: {exc.problem}; {exc.fix}") from None
+        raise UsageError(f"--roster {path}: {shown(exc.value)}: {exc.problem}; {exc.fix}") from None
+
+
+def _name_column(path: Path, rows: list[list[str]], on_ignored: Callable[[str], None]) -> list[str]:
+    columns = [h.strip().lower() for h in rows[0]]
+    if "name" not in columns:
+        raise UsageError(f"--roster {path}: a roster table needs a 'name' column (found: "
+                         f"{shown(', '.join(columns))}); add a header line such as name,email")
+    ignored = [c for c in columns if c not in KNOWN_COLUMNS]
+    if ignored:
+        on_ignored(f"--roster {path}: ignoring the column(s) {', '.join(ignored)} (known: {', '.join(KNOWN_COLUMNS)})")
+    index = columns.index("name")
+    return [row[index] if index < len(row) else "" for row in rows[1:]]

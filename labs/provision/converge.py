@@ -8,7 +8,6 @@ changes are the program's business (labs/provision/converging.py); this runs aft
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
@@ -88,7 +87,3 @@ def apply(convergence: Convergence, operator) -> list[str]:
         problem.fix(operator)
         done.append(f"{problem.host.label}: {problem.what} -> {problem.repair}")
     return done
-
-
-def recorded_values(text: str) -> dict[str, str]:
-    return dict(json.loads(text)["values"])

@@ -140,9 +140,9 @@ def preview(values: Mapping[str, str], stack: str = DEFAULT_STACK, students: tup
     paths = StackPaths.for_stack(stack)
     outputs = read_outputs(stack)
     operator = operator_for(paths, outputs)
-    changes = converge.config_changes(converge.recorded_values(paths.config.read_text()), values)
+    changes = converge.config_changes(paths.recorded_config()["values"], values)
     steps = _run_converging(paths, values, outputs.region, dry_run=True).steps if changes else []
-    planned = converge.plan(outputs, values if not changes else converge.recorded_values(paths.config.read_text()),
+    planned = converge.plan(outputs, values if not changes else paths.recorded_config()["values"],
                             operator, students, changes)
     planned.steps = steps
     return planned
@@ -180,7 +180,7 @@ def _converge(paths: StackPaths, values: Mapping[str, str], started: float,
     """`up` on a running stack: the program's changes in place (when the config changed), then drift put back."""
     from labs.provision import converge
 
-    recorded = json.loads(paths.config.read_text())
+    recorded = paths.recorded_config()
     outputs = read_outputs(paths.stack)
     if recorded.get("region", outputs.region) != outputs.region:
         raise UsageError(f"stack {paths.stack!r} runs in {outputs.region}; another region is another lab cloud: "

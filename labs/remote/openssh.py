@@ -6,6 +6,7 @@ import shlex
 from pathlib import Path
 
 from labs.core.outputs import HostRecord, LabOutputs
+from labs.core.sshconfig import quoted
 
 
 def openssh_argv(outputs: LabOutputs, host: HostRecord, identity: str | None = None,
@@ -14,10 +15,13 @@ def openssh_argv(outputs: LabOutputs, host: HostRecord, identity: str | None = N
     argv = ["ssh", "-p", str(host.port), "-o", "StrictHostKeyChecking=yes", "-o", "IdentitiesOnly=yes",
             "-o", "BatchMode=yes", "-o", "LogLevel=ERROR"]
     if outputs.known_hosts:
-        argv += ["-o", f"UserKnownHostsFile={outputs.known_hosts}"]
+        argv += ["-o", f"UserKnownHostsFile={quoted(outputs.known_hosts)}"]
     if key:
-        argv += ["-i", str(Path(key).expanduser())]
-    argv.append(f"{host.user}@{host.address}")
+        # Not -i: ssh stats -i's path literally but then expands its %-tokens, so a path with
+        # '%' cannot work there; as an option it is quoted and escaped like any other.
+        argv += ["-o", f"IdentityFile={quoted(str(Path(key).expanduser()))}"]
+    # `--`: whatever the outputs say, the destination can never be read as an option.
+    argv += ["--", f"{host.user}@{host.address}"]
     if command:
         # One argument is a shell line as typed ("aws iam list-users | head"); several are
         # words, quoted so that --query 'Roles[].RoleName' arrives intact.

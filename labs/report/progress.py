@@ -6,6 +6,7 @@ import sys
 from typing import TextIO
 
 from labs.lesson.findings import Finding, Status
+from labs.report.terminal import terminal_safe
 
 MARKS = {Status.PASS: "ok  ", Status.FAIL: "FAIL", Status.UNREACHABLE: "UNRE"}
 COLOURS = {Status.PASS: "\033[32m", Status.FAIL: "\033[31m", Status.UNREACHABLE: "\033[33m"}
@@ -16,7 +17,8 @@ def progress_line(result: Finding, colour: bool = False) -> str:
     if colour:
         mark = f"{COLOURS[result.status]}{mark}\033[0m"
     took = f"{result.seconds:.2f}s" + (f" (settled after {result.attempts} tries)" if result.converged_after else "")
-    return f"  {mark} {result.host.label:<24} {result.check:<24} {result.observed:<40} {took}"
+    host, check, observed = (terminal_safe(t) for t in (result.host.label, result.check, result.observed))
+    return f"  {mark} {host:<24} {check:<24} {observed:<40} {took}"
 
 
 class Progress:
@@ -33,4 +35,4 @@ class Progress:
 
     def say(self, text: str) -> None:
         if self.enabled:
-            print(text, file=self.stream, flush=True)
+            print(terminal_safe(text), file=self.stream, flush=True)  # may quote a host's output

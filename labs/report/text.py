@@ -5,11 +5,12 @@ from __future__ import annotations
 from labs.lesson.findings import Finding, Status
 from labs.report.model import Report
 from labs.report.tables import table
+from labs.report.terminal import terminal_safe
 
 
 def render_text(report: Report) -> str:
-    rows = [[r.phase, r.host.label, r.check, r.expected, r.observed, r.status.value,
-             f"{r.seconds:.2f}"] for r in report.results]
+    rows = [[terminal_safe(cell) for cell in (r.phase, r.host.label, r.check, r.expected, r.observed, r.status.value,
+                                              f"{r.seconds:.2f}")] for r in report.results]
     parts = [table(rows, ["phase", "host", "check", "expected", "observed", "result", "s"])]
     if report.events:
         parts.append("\n".join(["", "What the drills did:"] + [f"  - {e}" for e in report.events]))
@@ -23,7 +24,7 @@ def render_text(report: Report) -> str:
     parts.append("Per student:")
     parts.extend(report.class_summary())
     parts.append(report.summary())
-    return "\n".join(parts)
+    return terminal_safe("\n".join(parts))  # hosts' stderr, notes and drill events too
 
 
 def render_failure(r: Finding) -> str:

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import paramiko
+from paramiko.hostkeys import InvalidHostKey
 from tenacity import Retrying, retry_if_result, stop_before_delay, wait_exponential
 
 from labs.core.clients import Clients
@@ -42,9 +43,15 @@ def check_private_key(path: str | None) -> None:
     key = Path(path).expanduser()
     if not key.is_file():
         raise UsageError(f"private key {key}: no such file; pass --identity PATH (the key of the lab's key pair)")
-    mode = stat.S_IMODE(key.stat().st_mode)
-    if mode & 0o077:
+    info = key.stat()
+    mode = stat.S_IMODE(info.st_mode)
+    ours = info.st_uid == os.geteuid()
+    if mode & 0o077 and ours:
         raise UsageError(f"private key {key} is readable by others (mode {mode:o}); run: chmod 600 {key}")
+    if mode & 0o077 or not os.access(key, os.R_OK):
+        # Not the user's file (say /etc/shadow): never advise changing a system file's mode.
+        raise UsageError(f"private key {key} belongs to another user (uid {info.st_uid}, mode {mode:o}); "
+                         "pass --identity with a private key of your own")
 
 
 def default_workers(outputs: LabOutputs, checks: int) -> int:
@@ -96,7 +103,12 @@ class Verifier:
                 if not self.outputs.known_hosts or not Path(self.outputs.known_hosts).is_file():
                     raise UsageError(f"known_hosts {self.outputs.known_hosts!r} is missing; "
                                      "re-create the stack's outputs with `rolelab local up`")
-                self._host_keys = paramiko.HostKeys(self.outputs.known_hosts)
+                try:
+                    self._host_keys = paramiko.HostKeys(self.outputs.known_hosts)
+                except (OSError, ValueError, paramiko.SSHException, InvalidHostKey) as error:  # binary, truncated, garbage
+                    raise UsageError(f"known_hosts {self.outputs.known_hosts}: not a known_hosts file "
+                                     f"({error.__class__.__name__}); re-create the stack's outputs with "
+                                     "`rolelab local up`") from None
             return self._host_keys
         if self.operator is None:
             raise UsageError("aws mode needs the EC2 API to read the hosts' keys from the console output")

@@ -43,11 +43,13 @@ class Case:
     modes: dict[str, int] = field(default_factory=dict)
     home: dict[str, str] = field(default_factory=dict)  # written under ROLELAB_HOME first (state)
     home_is_file: bool = False  # ROLELAB_HOME names a regular file
+    home_at: str = ""  # ROLELAB_HOME is this path ("{in}" allowed), not created by the harness
     lab: bool = False  # needs the shared, running lab
+    # an injected command would create {in}/PWNED...: the case also proves it never ran
 
 
 def _host(name: str, role: str | None, address: str = "127.0.0.1", port: int = 9) -> dict:
-    return {"student": "student01", "name": name, "instance_id": f"i-{name.replace('-', '')}0000000000"[:19],
+    return {"student": "student01", "name": name, "instance_id": f"i-0{sum(map(ord, name)):016x}",
             "address": address, "port": port, "user": "root", "role": role,
             "policies": ["arn:aws:iam::aws:policy/IAMReadOnlyAccess"] if role else [],
             "imds_endpoint": "http://127.0.0.1:9", "http_tokens": "required"}
@@ -67,9 +69,11 @@ def local_outputs(**changes) -> str:
     return json.dumps(data, indent=2)
 
 
-def aws_outputs() -> str:
-    return local_outputs(mode="aws", private_key_path=None, known_hosts=None, endpoint=None,
-                         operator_credentials=None)
+def aws_outputs(**changes) -> str:
+    hosts = [dict(_host(h, r), imds_endpoint="http://169.254.169.254", user="ec2-user")
+             for h, r in (("no-role", None), ("with-role", "DemoRoleForEC2"))]
+    return local_outputs(**dict(dict(mode="aws", hosts=hosts, private_key_path=None, known_hosts=None, endpoint=None,
+                                     operator_credentials=None), **changes))
 
 
 OPERATOR = "[rolelab-operator]\naws_access_key_id = AKIAEXAMPLEEXAMPLE00\naws_secret_access_key = not-a-secret\n"
@@ -80,6 +84,19 @@ LOCAL_MODES = {"operator-credentials": 0o600, "id_ed25519": 0o600}
 
 def case(id: str, *argv: str, names: str, **kw) -> Case:
     return Case(id, argv, names, **kw)
+
+
+PWN = "touch {in}/PWNED"  # what an injection would run; check_refused asserts no PWNED file appears
+
+
+def host_case(id: str, names: str, *argv: str, aws: bool = False, **host_changes) -> Case:
+    """An outputs file whose first host has one field changed (the file is untrusted input)."""
+    make = aws_outputs if aws else local_outputs
+    base = json.loads(make())
+    first = dict(base["hosts"][0], **host_changes)
+    files = {"o.json": make(hosts=[first, *base["hosts"][1:]]), **({} if aws else LOCAL_FILES)}
+    return Case(id, argv or ("ssh", "no-role", "--outputs", "{in}/o.json", "--", "true"), names, files=files,
+                modes={} if aws else LOCAL_MODES)
 
 
 CASES: list[Case] = [
@@ -112,6 +129,11 @@ CASES: list[Case] = [
     case("role-name-bad", "plan", "-c", "roleName=bad name", names="rolelab:roleName"),
     case("public-key-is-private", "plan", "-c", f"sshPublicKey={KEY.splitlines()[0]}", names="rolelab:sshPublicKey"),
     case("region-bad", "local", "up", "--region", "mars", names="rolelab:region"),
+    case("config-given-twice", "plan", "-c", "students=2", "-c", "rolelab:students=3", names="given twice"),
+    case("ttl-underscore", "local", "up", "-c", "ttlHours=7_2", names="rolelab:ttlHours"),
+    case("ttl-plus", "plan", "-c", "ttlHours=+5", names="rolelab:ttlHours"),
+    case("role-name-unicode", "plan", "-c", "roleName=Rôle", names="rolelab:roleName"),
+    case("value-huge", "plan", "-c", "roleName=" + "x" * 100_000, names="rolelab:roleName"),
     # -- rosters ---------------------------------------------------------------------------------
     case("roster-missing", "plan", "--roster", "{in}/nobody.txt", names="--roster {in}/nobody.txt"),
     case("roster-empty", "local", "up", "--roster", "{in}/r.txt", names="--roster {in}/r.txt",
@@ -120,6 +142,12 @@ CASES: list[Case] = [
          files={"r.txt": "Ana María\nBo\nana maria\n"}),
     case("roster-csv-no-name", "local", "up", "--roster", "{in}/r.csv", names="'name' column",
          files={"r.csv": "email,group\nana@example.com,a\n"}),
+    case("roster-semicolon-no-name", "plan", "--roster", "{in}/r.csv", names="'name' column",
+         files={"r.csv": "email;group\nana@example.com;a\nbo@example.com;b\n"}),
+    case("roster-tab-header-only", "plan", "--roster", "{in}/r.tsv", names="no students",
+         files={"r.tsv": "name\temail\n"}),
+    case("students-float", "plan", "-c", "students=3.0", names="rolelab:students"),
+    case("students-exponent", "local", "up", "-c", "students=1e3", names="rolelab:students"),
     case("roster-and-students", "plan", "--roster", "{in}/r.txt", "-c", "students=2", names="--roster",
          files={"r.txt": "ana\nbo\n"}),
     case("roster-long-name", "demo", "-q", "--roster", "{in}/r.txt", names="--roster {in}/r.txt",
@@ -155,6 +183,41 @@ CASES: list[Case] = [
     case("outputs-host-not-loopback-verify", "verify", "-q", "--outputs", "{in}/o.json", names="203.0.113.5",
          files={"o.json": local_outputs(hosts=[_host("no-role", None), _host("with-role", "R", "203.0.113.5")]),
                 **LOCAL_FILES}, modes=LOCAL_MODES),
+    # every host field against its own grammar, before it reaches an argv or a shell line
+    host_case("outputs-user-is-an-option", "hosts[0].user", user=f"-oProxyCommand={PWN}"),
+    host_case("outputs-user-is-an-option-aws", "hosts[0].user", aws=True, user=f"-oProxyCommand={PWN}"),
+    host_case("outputs-user-with-space", "hosts[0].user", user="ec2 user"),
+    host_case("outputs-address-is-an-option", "hosts[0].address", address=f"-oProxyCommand={PWN}"),
+    host_case("outputs-address-with-shell", "hosts[0].address", aws=True, address="host;touch x"),
+    host_case("outputs-port-zero", "hosts[0].port", port=0),
+    host_case("outputs-port-65536", "hosts[0].port", port=65536),
+    host_case("outputs-port-huge", "hosts[0].port", port=10**20),
+    host_case("outputs-port-bool", "hosts[0].port", port=True),
+    host_case("outputs-port-float", "hosts[0].port", port=22.5),
+    host_case("outputs-instance-id-shell", "hosts[0].instance_id", instance_id="i-0abc; touch x"),
+    host_case("outputs-role-unicode", "hosts[0].role", "verify", "-q", "--outputs", "{in}/o.json",
+              role="Rôle"),
+    host_case("outputs-policies-string", "hosts[0].policies", "verify", "-q", "--outputs", "{in}/o.json",
+              role="R", policies="arn:aws:iam::aws:policy/IAMReadOnlyAccess"),
+    host_case("outputs-policies-not-arns", "hosts[0].policies", "verify", "-q", "--outputs", "{in}/o.json",
+              role="R", policies=["IAMReadOnlyAccess"]),
+    host_case("outputs-http-tokens-unknown", "hosts[0].http_tokens", "verify", "-q", "--outputs", "{in}/o.json",
+              http_tokens="sometimes"),
+    host_case("outputs-imds-shell-local", "hosts[0].imds_endpoint", "verify", "-q", "--outputs", "{in}/o.json",
+              imds_endpoint=f"http://127.0.0.1:9$({PWN})"),
+    host_case("outputs-imds-public-local", "hosts[0].imds_endpoint", "verify", "-q", "--outputs", "{in}/o.json",
+              imds_endpoint="http://203.0.113.5"),
+    host_case("outputs-imds-other-aws", "hosts[0].imds_endpoint", "verify", "-q", "--outputs", "{in}/o.json",
+              aws=True, imds_endpoint="http://169.254.169.254.example.com"),
+    case("outputs-region-unknown", "verify", "-q", "--outputs", "{in}/o.json", names="region = 'mars'",
+         files={"o.json": local_outputs(region="mars"), **LOCAL_FILES}, modes=LOCAL_MODES),
+    case("outputs-stack-traversal", "ssh", "no-role", "--outputs", "{in}/o.json", "--", "true",
+         names="stack = '../../x'", files={"o.json": aws_outputs(stack="../../x")}),
+    case("outputs-known-hosts-binary", "verify", "-q", "--outputs", "{in}/o.json", names="known_hosts {in}/known_hosts",
+         files={"o.json": local_outputs(), **LOCAL_FILES, "known_hosts": bytes(range(256))}, modes=LOCAL_MODES),
+    case("outputs-known-hosts-garbage", "verify", "-q", "--outputs", "{in}/o.json", names="known_hosts {in}/known_hosts",
+         files={"o.json": local_outputs(), **LOCAL_FILES, "known_hosts": "127.0.0.1 ssh-ed25519 !!!notbase64\n"},
+         modes=LOCAL_MODES),
     # -- private keys ----------------------------------------------------------------------------
     case("key-missing-local", "verify", "-q", "--outputs", "{in}/o.json", names="private key {in}/id_ed25519",
          files={"o.json": local_outputs(), "operator-credentials": OPERATOR, "known_hosts": ""}, modes=LOCAL_MODES),
@@ -170,14 +233,26 @@ CASES: list[Case] = [
     case("stack-traversal", "verify", "--local", "--stack", "../x", names="--stack '../x'"),
     case("stack-upper", "local", "up", "--stack", "UPPER", names="--stack 'UPPER'"),
     case("stack-with-space", "local", "down", "--stack", "a b", names="--stack 'a b'"),
+    case("stack-empty-down", "local", "down", "--stack", "", names="--stack/-s: a stack name cannot be empty"),
+    case("stack-empty-verify", "verify", "--local", "--stack", "", names="--stack/-s: a stack name cannot be empty"),
     case("stack-unknown-sweep", "sweep", "--local", "--stack", "nope", names="'nope'"),
     case("demo-stack-exists", "demo", "-q", names="'demo'", home={"stacks/demo/left-over": "from a crash\n"}),
     case("home-is-a-file", "local", "up", "--stack", "x", names="ROLELAB_HOME", home_is_file=True),
+    case("home-cannot-be-made", "local", "up", "--stack", "x", names="ROLELAB_HOME /proc/rolelab-badin",
+         home_at="/proc/rolelab-badin"),
+    case("home-under-a-file", "demo", "-q", names="ROLELAB_HOME {in}/file/home", home_at="{in}/file/home",
+         files={"file": "a regular file\n"}),
     # -- commands and flags ----------------------------------------------------------------------
     case("subcommand-unknown", "nosuch", names="'nosuch'"),
     case("flag-unknown", "plan", "--nosuch", names="--nosuch"),
     case("settle-not-number", "demo", "--settle", "abc", names="--settle"),
     case("connect-budget-not-number", "verify", "--local", "--connect-budget", "soon", names="--connect-budget"),
+    case("connect-budget-nan", "verify", "--local", "--connect-budget", "nan", names="--connect-budget"),
+    case("connect-budget-inf", "drill", "attach-role", "--local", "--connect-budget", "inf", names="--connect-budget"),
+    case("connect-budget-zero", "verify", "--local", "--connect-budget", "0", names="--connect-budget"),
+    case("settle-nan", "verify", "-q", "--outputs", "{in}/gone.json", "--settle", "nan", names="--settle"),
+    case("settle-inf", "verify", "-q", "--outputs", "{in}/gone.json", "--settle", "inf", names="--settle"),
+    case("settle-negative", "verify", "-q", "--outputs", "{in}/gone.json", "--settle", "-1", names="--settle"),
     case("drill-unknown", "drill", "nosuch", "--local", names="'nosuch'"),
     case("sweep-aws-no-region", "sweep", names="--region"),
     case("e2e-no-stack", "e2e", names="--stack"),
@@ -293,7 +368,9 @@ def prepare(c: Case, tmp_path: Path, lab: Lab | None) -> tuple[Path, Path, list[
         path.write_bytes(text.encode() if isinstance(text, str) else text)
         path.chmod(c.modes.get(name, 0o644))
     home = lab.home if lab is not None else tmp_path / "home"
-    if lab is None and c.home_is_file:
+    if c.home_at:
+        home = Path(c.home_at.replace("{in}", str(inputs)))
+    elif lab is None and c.home_is_file:
         home.write_text("not a directory\n")
     elif lab is None:
         home.mkdir()
@@ -319,8 +396,11 @@ def check_refused(c: Case, tmp_path: Path, lab: Lab | None = None) -> subprocess
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, f"expected one line on stderr\n{shown}"
     assert lines[0].startswith("rolelab: error:"), shown
+    assert not lines[0].startswith("rolelab: error: rolelab: "), f"the prefix is printed twice\n{shown}"
+    assert len(lines[0]) < 1000, f"the line echoes too much input ({len(lines[0])} characters)"
     assert c.names.replace("{in}", str(inputs)) in lines[0], f"the line does not name {c.names!r}\n{shown}"
     assert proc.stdout == "", shown
+    assert not list(inputs.glob("PWNED*")), "an injected command ran"
     connects = connect_log.read_text() if connect_log.exists() else ""
     assert connects == "", f"the refused command opened connections (pid host port):\n{connects}"
     assert stacks_in(home) == stacks_before, "a stack directory was created"
@@ -353,3 +433,15 @@ def test_bad_input_against_a_running_lab_changes_nothing(c: Case, tmp_path: Path
     assert cloud_state(lab.outputs) == state_before, "the lab cloud's IAM or EC2 state changed"
     assert sshd_logs(lab.home) == logs_before, "a host's sshd saw a connection"
     assert stacks_in(lab.home) == [LAB_STACK]
+
+
+def test_a_damaged_stack_config_is_exit_2_naming_it_and_the_fix(tmp_path: Path, lab: Lab):
+    config = lab.home / "stacks" / LAB_STACK / "config.json"
+    saved = config.read_bytes()
+    config.write_text('{"values": ')  # a disk that filled up mid-write
+    try:
+        proc = check_refused(case("lab-config-damaged", "local", "up", "--stack", LAB_STACK, names=str(config),
+                                  lab=True), tmp_path, lab)
+        assert f"rolelab local down --stack {LAB_STACK}" in proc.stderr
+    finally:
+        config.write_bytes(saved)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import socket
 import time
 import urllib.error
 import urllib.request
+from urllib.parse import urlparse
 
 import pytest
 
@@ -29,10 +31,21 @@ def token(endpoint: str, ttl: str = "60") -> str:
     return body
 
 
-@pytest.mark.parametrize("ttl, status", [(None, 400), ("0", 400), ("21601", 400), ("abc", 400), ("1", 200), ("21600", 200)])
+@pytest.mark.parametrize("ttl, status", [(None, 400), ("0", 400), ("21601", 400), ("abc", 400), ("1", 200), ("21600", 200),
+                                        ("1_0", 400), ("+5", 400), (" 300 ", 400), ("300 x", 400)])
 def test_token_ttl_must_be_1_to_21600(lab, ttl, status):
     headers = {} if ttl is None else {"X-aws-ec2-metadata-token-ttl-seconds": ttl}
     assert call(f"{lab.host('with-role').imds_endpoint}/latest/api/token", "PUT", headers)[0] == status
+
+
+@pytest.mark.parametrize("length", ["abc", "-1", "1e3", str(10**9)])
+def test_a_bad_content_length_is_a_400_not_a_dropped_connection(lab, length):
+    url = urlparse(lab.host("with-role").imds_endpoint)
+    with socket.create_connection((url.hostname, url.port), timeout=5) as conn:
+        conn.sendall(f"PUT /latest/api/token HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n"
+                     "X-aws-ec2-metadata-token-ttl-seconds: 60\r\n\r\n".encode())
+        answer = conn.recv(4096).decode(errors="replace")
+    assert answer.startswith("HTTP/1.0 400") or answer.startswith("HTTP/1.1 400"), answer
 
 
 def test_forwarded_token_request_is_refused(lab):

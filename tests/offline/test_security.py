@@ -34,6 +34,7 @@ from labs.core.outputs import LabOutputs
 from labs.labcloud.aws_clients import require_loopback
 from labs.labcloud.paths import StackPaths
 from labs.labcloud.procs import wait_for
+from labs.lesson.imds_script import token_flow_script, tokenless_script
 from labs.provision import local
 from labs.provision.plan import make_plan
 from labs.remote.session import HostKeyMismatch, HostSession
@@ -350,6 +351,22 @@ def test_local_mode_refuses_a_non_loopback_endpoint(url):
 @pytest.mark.parametrize("url", ["http://127.0.0.1:5000", "http://127.0.0.2:5000", "http://[::1]:5000"])
 def test_local_mode_accepts_a_loopback_endpoint(url):
     assert require_loopback(url) == url
+
+
+@pytest.mark.parametrize("script", [tokenless_script, token_flow_script], ids=["tokenless", "token-flow"])
+@pytest.mark.parametrize("trick", ["$(touch {d}/PWNED)", "`touch {d}/PWNED`", "\"; touch {d}/PWNED; \""])
+def test_an_imds_endpoint_is_never_shell_code_on_the_host(script, trick, tmp_path):
+    """The endpoint comes from the outputs file; the script must pass it to curl as one word."""
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    (fake_bin / "curl").write_text(f'#!/bin/sh\nfor a; do last="$a"; done\nprintf "%s\\n" "$last" >> {tmp_path}/urls\n')
+    (fake_bin / "curl").chmod(0o755)
+    endpoint = "http://127.0.0.1:9" + trick.format(d=tmp_path)
+    subprocess.run(["sh", "-c", script(endpoint)], env={"PATH": f"{fake_bin}:/usr/bin:/bin"}, capture_output=True,
+                   timeout=10)
+    assert not (tmp_path / "PWNED").exists(), "the endpoint ran as shell code"
+    urls = (tmp_path / "urls").read_text().splitlines()
+    assert urls and all(u.startswith(endpoint) for u in urls), urls
 
 
 @pytest.mark.slow

@@ -52,6 +52,13 @@ BAD = [
     ("ttlHours", "1000", ["0..72"]),
     ("ttlHours", "4.5", ["whole number"]),
     ("colour", "blue", ["unknown config key", "known keys"]),
+    ("ttlHours", "7_2", ["whole number"]),
+    ("ttlHours", "+5", ["whole number"]),
+    ("ttlHours", "\u0665", ["whole number"]),  # a Unicode digit int() would take
+    ("roleName", "Rôle", ["ASCII"]),
+    ("roleName", "Demo\u0663", ["ASCII"]),
+    ("students", "1e3", ["not a whole number"]),
+    ("students", "3.0", ["not a whole number"]),
 ]
 
 
@@ -91,6 +98,18 @@ def test_assignments_parse_and_reject_missing_equals():
         "students": "3", "ttlHours": "0", "policies": "a=b"}
     with pytest.raises(UsageError, match="expected KEY=VALUE"):
         lab_config.parse_assignments(["students"])
+
+
+def test_a_key_given_twice_is_refused():
+    for pairs in (["students=2", "students=3"], ["students=2", "rolelab:students=2"]):
+        with pytest.raises(UsageError, match="'students' is given twice"):
+            lab_config.parse_assignments(pairs)
+
+
+def test_a_huge_value_is_cut_in_the_message():
+    with pytest.raises(ConfigError) as caught:
+        lab_config.parse({**GOOD, "roleName": "x" * 100_000})
+    assert len(str(caught.value)) < 200 and "…" in str(caught.value)
 
 
 def test_pulumi_yaml_declares_every_key_with_the_same_default_and_description():

@@ -68,8 +68,8 @@ def test_outputs_round_trip_through_json(run_lab, tmp_path):
     ("[]", "not a JSON object"),
     ('{"mode": "aws", "region": "us-east-1"}', "missing hosts"),
     ('{"mode": "gcp", "region": "x", "hosts": [{}]}', "mode must be aws or local"),
-    ('{"mode": "aws", "region": "x", "hosts": []}', "non-empty list"),
-    ('{"mode": "aws", "region": "x", "hosts": [{"student": "a"}]}', "hosts[0] lacks"),
+    ('{"mode": "aws", "region": "us-east-1", "hosts": []}', "non-empty list"),
+    ('{"mode": "aws", "region": "us-east-1", "hosts": [{"student": "a"}]}', "hosts[0] lacks"),
 ])
 def test_corrupt_outputs_are_one_clear_error(tmp_path, text, needle):
     path = tmp_path / "outputs.json"
@@ -91,3 +91,64 @@ def test_host_lookup_names_the_choices(run_lab):
 def test_outputs_json_is_stable(run_lab):
     parsed = lab_outputs.from_dict(run_lab().outputs)
     assert json.loads(parsed.to_json())["hosts"][0]["policies"] == []
+
+
+# -- every field against its own grammar (the outputs file is untrusted input) -----------------------
+
+def _document(mode: str = "local", **host_changes) -> dict:
+    host = {"student": "student01", "name": "with-role", "instance_id": "i-0123456789abcdef0",
+            "address": "127.0.0.1", "port": 2201, "user": "ec2-user", "role": "DemoRoleForEC2",
+            "policies": ["arn:aws:iam::aws:policy/IAMReadOnlyAccess"],
+            "imds_endpoint": "http://127.0.0.1:8001" if mode == "local" else "http://169.254.169.254",
+            "http_tokens": "required"}
+    return {"mode": mode, "region": "us-east-1", "stack": "dev", "hosts": [dict(host, **host_changes)]}
+
+
+@pytest.mark.parametrize("field, value", [
+    ("user", "-oProxyCommand=touch /tmp/PWNED"), ("user", "ec2 user"), ("user", ""), ("user", 0),
+    ("address", "-oProxyCommand=x"), ("address", "a b"), ("address", "host;id"), ("address", ""),
+    ("port", 0), ("port", 65536), ("port", 10**20), ("port", True), ("port", 22.0), ("port", "22"),
+    ("instance_id", "i-xyz"), ("instance_id", "i-0123;id"), ("instance_id", "0123456789abcdef0"),
+    ("role", "Rôle"), ("role", "a" * 65), ("role", ""), ("role", ["R"]),
+    ("policies", "arn:aws:iam::aws:policy/IAMReadOnlyAccess"), ("policies", ["IAMReadOnlyAccess"]),
+    ("policies", None), ("http_tokens", "sometimes"), ("http_tokens", None),
+    ("imds_endpoint", "http://127.0.0.1:8001$(touch /tmp/PWNED)"), ("imds_endpoint", "http://203.0.113.5"),
+    ("imds_endpoint", "http://127.0.0.1"), ("imds_endpoint", "http://127.0.0.300:80"),
+    ("imds_endpoint", "http://169.254.169.254"), ("student", "a\x1b[2Jb"), ("name", "../x"),
+])
+def test_a_host_field_outside_its_grammar_is_one_line_naming_it(field, value):
+    with pytest.raises(UsageError) as caught:
+        lab_outputs.from_dict(_document(**{field: value}), "--outputs F")
+    message = str(caught.value)
+    assert f"hosts[0].{field} = " in message and "\n" not in message and "re-create it" in message
+    assert len(message) < 300
+
+
+@pytest.mark.parametrize("changes", [
+    {"imds_endpoint": "http://169.254.169.254.nip.io"}, {"imds_endpoint": "http://127.0.0.1:8001"},
+])
+def test_aws_mode_hosts_read_only_the_link_local_imds(changes):
+    with pytest.raises(UsageError, match=r"hosts\[0\].imds_endpoint"):
+        lab_outputs.from_dict(_document("aws", **changes))
+
+
+@pytest.mark.parametrize("mode, changes", [
+    ("aws", {"address": "ec2-203-0-113-5.compute-1.amazonaws.com", "instance_id": "i-0123abcd"}),
+    ("aws", {"address": "2001:db8::5", "role": None, "policies": [], "user": "ubuntu"}),
+    ("local", {"address": "127.0.0.2", "user": "root", "http_tokens": "optional", "port": 65535}),
+    ("aws", {"policies": ["arn:aws-us-gov:iam::123456789012:policy/team/Custom_Policy+1"]}),
+])
+def test_well_formed_documents_pass(mode, changes):
+    host = lab_outputs.from_dict(_document(mode, **changes)).hosts[0]
+    assert all(getattr(host, k) == (tuple(v) if k == "policies" else v) for k, v in changes.items())
+
+
+@pytest.mark.parametrize("changes, needle", [
+    ({"region": "mars"}, "region = 'mars'"), ({"region": "us-east-1; id"}, "region = "),
+    ({"stack": "../../etc"}, "stack = '../../etc'"), ({"stack": ".."}, "stack = '..'"), ({"known_hosts": "a\nb"}, "known_hosts = "),
+    ({"mode": "x" * 1000}, "mode must be aws or local"),
+])
+def test_document_fields_outside_their_grammar(changes, needle):
+    with pytest.raises(UsageError) as caught:
+        lab_outputs.from_dict(dict(_document(), **changes))
+    assert needle in str(caught.value) and len(str(caught.value)) < 300

@@ -46,3 +46,21 @@ def test_plan_json_lists_resources_and_outputs(capsys):
     data = json.loads(capsys.readouterr().out)
     assert sum(r["type"] == "aws:ec2/instance:Instance" for r in data["resources"]) == 3
     assert [h["name"] for h in data["outputs"]["hosts"]] == ["no-role", "with-role", "imdsv1"]
+
+
+def test_a_semicolon_roster_plans_students_by_name_and_says_what_it_ignored(capsys, tmp_path):
+    roster = tmp_path / "class.csv"
+    roster.write_text("name;email;group\nAna María;ana@example.org;g1\nBo;bo@example.org;g2\n")
+    assert main(["plan", "--roster", str(roster)]) == 0
+    captured = capsys.readouterr()
+    assert "DemoRoleForEC2-ana-maria" in captured.out and "DemoRoleForEC2-bo" in captured.out
+    assert "example" not in captured.out
+    assert captured.err.strip() == f"rolelab: --roster {roster}: ignoring the column(s) group (known: name, email, ssh_public_key)"
+
+
+def test_a_one_line_roster_of_digits_is_one_student(capsys, tmp_path):
+    roster = tmp_path / "class.txt"
+    roster.write_text("5\n")
+    assert main(["plan", "--roster", str(roster)]) == 0
+    out = capsys.readouterr().out
+    assert "Instance 5-no-role-instance" in out and "student05" not in out

@@ -192,3 +192,33 @@ def test_junit_all_passing_has_no_failure_elements():
                                                                                  "iam-list-users")))
     assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("2", "0", "0")
     assert root.find(".//failure") is None and root.find(".//error") is None
+
+
+HOSTILE = "boom\x1b]52;c;cm0gLXJmIH4=\x07\x1b[2J\rfake: all passed\x9b31m\ttab\nnext"
+
+
+def hostile_failure() -> Finding:
+    """A host whose stderr and output carry terminal escapes (clipboard write, clear screen)."""
+    found = finding(check("student01", "with-role", "iam-list-users"), Status.FAIL, f"Observed{HOSTILE}", 1, 0.3,
+                    evidence=CommandResult("aws iam list-users", 255, HOSTILE, HOSTILE))
+    return found
+
+
+def test_text_report_and_progress_show_host_text_without_control_characters():
+    from io import StringIO
+
+    from labs.report.progress import Progress
+
+    text = render_text(report(hostile_failure()))
+    stream = StringIO()
+    Progress(stream).say(HOSTILE)
+    Progress(stream)(hostile_failure())
+    for shown in (text, stream.getvalue()):
+        assert not any(ord(ch) < 32 and ch not in "\n\t" or 0x7f <= ord(ch) <= 0x9f for ch in shown), repr(shown)
+        assert "fake: all passed" in shown and "tab" in shown
+
+
+def test_json_report_keeps_host_text_raw_and_escaped():
+    rendered = render_json(report(hostile_failure()))
+    assert "\x1b" not in rendered and "\\u001b]52" in rendered
+    assert json.loads(rendered)["results"][0]["observed"] == f"Observed{HOSTILE}"

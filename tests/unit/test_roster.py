@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from labs.core.errors import ConfigError, UsageError
-from labs.program.roster import numbered, parse_students, read_roster, sanitize
+from labs.program.roster import numbered, parse_students, read_roster, sanitize, students_value
 
 
 @pytest.mark.parametrize("raw, safe", [
@@ -63,3 +63,59 @@ def test_missing_roster_file(tmp_path):
 def test_too_many_names():
     with pytest.raises(ConfigError, match="at most 100"):
         parse_students(",".join(f"s{i}" for i in range(101)))
+
+
+# -- a roster file is always names ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("content", ["5\n", "0\n", "name\n5\n"])
+def test_a_one_line_roster_of_digits_is_one_student_so_named(tmp_path, content):
+    path = tmp_path / "roster.txt"
+    path.write_text(content)
+    names = read_roster(path)
+    assert len(names) == 1 and names[0] == content.split()[-1]
+    assert parse_students(students_value(names)) == names
+
+
+@pytest.mark.parametrize("content", [
+    "name;email\nAna María;ana@example.org\nBo;bo@example.org\n",  # Excel's CSV in many locales
+    "name\temail\nAna María\tana@example.org\nBo\tbo@example.org\n",
+    "email,name\nana@example.org,Ana María\nbo@example.org,Bo\n",
+    "name;email\n\"Ana María\";ana@example.org\nBo;bo@example.org\n",
+])
+def test_semicolon_and_tab_rosters_give_names_not_emails(tmp_path, content):
+    path = tmp_path / "roster.csv"
+    path.write_text(content)
+    assert read_roster(path) == ("ana-maria", "bo")
+
+
+def test_extra_columns_are_ignored_and_named_once(tmp_path):
+    path = tmp_path / "roster.csv"
+    path.write_text("name;email;group;ssh_public_key;Notes\nAna;a@x;g1;;late\nBo;b@x;g2;;\n")
+    said: list[str] = []
+    assert read_roster(path, on_ignored=said.append) == ("ana", "bo")
+    assert len(said) == 1 and "group, notes" in said[0] and "\n" not in said[0]
+
+
+def test_known_columns_alone_say_nothing(tmp_path):
+    path = tmp_path / "roster.csv"
+    path.write_text("name,email,ssh_public_key\nAna,a@x,\n")
+    said: list[str] = []
+    assert read_roster(path, on_ignored=said.append) == ("ana",) and said == []
+
+
+def test_a_header_without_rows_is_an_empty_roster(tmp_path):
+    path = tmp_path / "roster.csv"
+    path.write_text("name;email\n")
+    with pytest.raises(UsageError, match="no students"):
+        read_roster(path)
+
+
+@pytest.mark.parametrize("value", ["1e3", "3.0", "1_0", "2.5e1"])
+def test_a_count_that_is_not_digits_is_refused(value):
+    with pytest.raises(ConfigError, match="not a whole number"):
+        parse_students(value)
+
+
+def test_names_that_are_not_numbers_stay_names():
+    assert parse_students("nan,inf") == ("nan", "inf")
+    assert parse_students("5,7") == ("5", "7")
