@@ -266,6 +266,24 @@ def cmd_ssh(args: argparse.Namespace) -> int:
     return ExitStatus.OK  # not reached
 
 
+def check_report_paths(args: argparse.Namespace) -> None:
+    """--junit/--html are checked before any work: a run must not change the lab, then fail to write its report."""
+    from pathlib import Path
+
+    for flag in ("junit", "html"):
+        value = getattr(args, flag, None)
+        if not value:
+            continue
+        path = Path(value)
+        directory = path.parent if str(path.parent) else Path(".")
+        if path.is_dir():
+            raise UsageError(f"--{flag} {value}: is a directory; name a file, e.g. --{flag} {path / 'report'}")
+        if not directory.is_dir():
+            raise UsageError(f"--{flag} {value}: directory {directory} does not exist; create it or name another file")
+        if not os.access(directory, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+            raise UsageError(f"--{flag} {value}: not writable; name a file in a directory you can write to")
+
+
 def _emit(report, args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -288,6 +306,7 @@ def _lab_run(args: argparse.Namespace, outputs):
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    check_report_paths(args)
     outputs = resolve_outputs(args)
     with _lab_run(args, outputs) as run:
         run.verify()
@@ -295,6 +314,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_drill(args: argparse.Namespace) -> int:
+    check_report_paths(args)
     from labs.lesson.drills import DRILLS
 
     outputs = resolve_outputs(args)
@@ -312,6 +332,7 @@ def cmd_drill(args: argparse.Namespace) -> int:
 
 
 def cmd_e2e(args: argparse.Namespace) -> int:
+    check_report_paths(args)
     from labs.app.e2e import run_e2e
     from labs.report.progress import Progress
 
@@ -325,6 +346,7 @@ def cmd_e2e(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    check_report_paths(args)
     from labs.app.demo import DEMO_STACK, run_demo
     from labs.program.config import DEFAULT_REGION
     from labs.provision.local import local_environment

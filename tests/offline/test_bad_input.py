@@ -172,6 +172,12 @@ CASES: list[Case] = [
     case("stack-unknown-sweep", "sweep", "--local", "--stack", "nope", names="'nope'"),
     case("demo-stack-exists", "demo", "-q", names="'demo'", home={"stacks/demo/left-over": "from a crash\n"}),
     case("home-is-a-file", "local", "up", "--stack", "x", names="ROLELAB_HOME", home_is_file=True),
+    # -- report paths: checked before any work (a demo must not run, then fail to write its page) ---------
+    case("demo-html-no-dir", "demo", "-q", "--html", "{in}/nodir/class.html", names="--html {in}/nodir/class.html"),
+    case("verify-junit-no-dir", "verify", "-q", "--local", "--stack", "nope", "--junit", "{in}/nodir/r.xml",
+         names="--junit {in}/nodir/r.xml"),
+    case("drill-html-is-dir", "drill", "attach-role", "-q", "--local", "--html", "{in}", names="--html {in}"),
+    case("e2e-junit-no-dir", "e2e", "--stack", "x", "--junit", "{in}/nodir/r.xml", names="--junit {in}/nodir/r.xml"),
     # -- commands and flags ----------------------------------------------------------------------
     case("subcommand-unknown", "nosuch", names="'nosuch'"),
     case("flag-unknown", "plan", "--nosuch", names="--nosuch"),
