@@ -180,11 +180,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_local_up(args: argparse.Namespace) -> int:
-    from labs.program.config import DEFAULT_REGION
     from labs.provision import local
 
-    result = local.up(config_values(args), stack=args.stack or local.DEFAULT_STACK,
-                      region=args.region or DEFAULT_REGION)
+    result = local.up(config_values(args), stack=args.stack or local.DEFAULT_STACK, region=args.region)
     if args.json:
         print(result.outputs.to_json(), end="")
         return ExitStatus.OK

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from labs.core import outputs as lab_outputs
-from labs.core.errors import InfraError, UsageError
+from labs.core.errors import ConfigError, InfraError, UsageError
 from labs.labcloud.client import ClientFactory, CloudClient, OperatorCredentials, find_sshd, warm_clients
 from labs.labcloud.paths import DEFAULT_STACK, StackPaths
 from labs.labcloud.procs import PidRecord, is_ours, wait_for
@@ -61,10 +61,22 @@ def effective_config(values: Mapping[str, str], public_key: str = "") -> dict[st
     return filled
 
 
+def offline_regions() -> list[str]:
+    """The lab cloud emulates the commercial partition only (ARNs `arn:aws:`; moto's other partitions lack the
+    managed policies and AMI parameters the lesson needs)."""
+    import boto3
+
+    return boto3.session.Session().get_available_regions("ec2", partition_name="aws")
+
+
 def validate(values: Mapping[str, str], stack: str, region: str) -> lab_config.LabConfig:
     """Exit-2 checks that need no process: runs before anything is started or written."""
     placeholder = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f check"
     parsed = lab_config.parse(effective_config(values, placeholder), region=region, stack=stack)
+    if region not in offline_regions():
+        raise ConfigError("region", region, "the offline lab cloud emulates the aws partition only "
+                                     "(not aws-cn, aws-us-gov or aws-iso*)",
+                          "use a commercial region such as us-east-1 or eu-west-1, or aws mode")
     if parsed.ssh_cidr not in (LOCAL_SSH_CIDR, "127.0.0.0/8"):
         raise UsageError(f"rolelab:sshCidr = {parsed.ssh_cidr!r}: local hosts listen on loopback only; "
                          f"leave sshCidr unset in local mode (it is {LOCAL_SSH_CIDR})")
@@ -72,14 +84,16 @@ def validate(values: Mapping[str, str], stack: str, region: str) -> lab_config.L
     return parsed
 
 
-def up(values: Mapping[str, str], stack: str = DEFAULT_STACK, region: str = lab_config.DEFAULT_REGION) -> UpResult:
+def up(values: Mapping[str, str], stack: str = DEFAULT_STACK, region: str | None = None) -> UpResult:
+    """region None: us-east-1 for a new stack, whatever the running stack has for an existing one."""
     local_environment()
     started = time.monotonic()
     paths = StackPaths.for_stack(stack)
-    validate(values, stack, region)
+    validate(values, stack, region or lab_config.DEFAULT_REGION)
     client = CloudClient(paths)
     if client.alive() and paths.outputs.exists():
-        return _already_up(paths, values)
+        return _already_up(paths, values, region)
+    region = region or lab_config.DEFAULT_REGION
     if paths.root.exists():
         down(stack)  # leftovers of a crashed or half-made stack
     try:
@@ -112,8 +126,11 @@ def up(values: Mapping[str, str], stack: str = DEFAULT_STACK, region: str = lab_
     return UpResult(outputs, time.monotonic() - started)
 
 
-def _already_up(paths: StackPaths, values: Mapping[str, str]) -> UpResult:
+def _already_up(paths: StackPaths, values: Mapping[str, str], region: str | None) -> UpResult:
     recorded = json.loads(paths.config.read_text())
+    if region and region != recorded["region"]:
+        raise UsageError(f"--region {region}: stack {paths.stack!r} is already up in {recorded['region']}; "
+                         f"run `rolelab local down --stack {paths.stack}` first, or use another --stack")
     if recorded["values"] != dict(values):
         raise UsageError(f"stack {paths.stack!r} is already up with another config ({recorded['values']}); "
                          f"run `rolelab local down --stack {paths.stack}` first, or use another --stack")

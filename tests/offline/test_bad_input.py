@@ -111,6 +111,9 @@ CASES: list[Case] = [
     case("role-name-bad", "plan", "-c", "roleName=bad name", names="rolelab:roleName"),
     case("public-key-is-private", "plan", "-c", f"sshPublicKey={KEY.splitlines()[0]}", names="rolelab:sshPublicKey"),
     case("region-bad", "local", "up", "--region", "mars", names="rolelab:region"),
+    case("region-china-offline", "local", "up", "--region", "cn-north-1", names="rolelab:region = 'cn-north-1'"),
+    case("region-gov-offline", "demo", "-q", "--region", "us-gov-west-1", names="rolelab:region = 'us-gov-west-1'"),
+    case("region-iso-offline", "local", "up", "--region", "us-isob-east-1", names="rolelab:region"),
     # -- rosters ---------------------------------------------------------------------------------
     case("roster-missing", "plan", "--roster", "{in}/nobody.txt", names="--roster {in}/nobody.txt"),
     case("roster-empty", "local", "up", "--roster", "{in}/r.txt", names="--roster {in}/r.txt",
@@ -199,6 +202,8 @@ CASES: list[Case] = [
          lab=True),
     case("lab-up-with-other-config", "local", "up", "--stack", LAB_STACK, "-c", "students=2",
          names=f"stack '{LAB_STACK}' is already up", lab=True),
+    case("lab-up-other-region", "local", "up", "--stack", LAB_STACK, "--region", "eu-west-1",
+         names="--region eu-west-1", lab=True),
     case("lab-sweep-other-region", "sweep", "--local", "--stack", LAB_STACK, "--region", "eu-west-1",
          names="--region eu-west-1", lab=True),
     case("lab-identity-world-readable", "verify", "-q", "--local", "--stack", LAB_STACK, "-i", "{in}/id_ed25519",

@@ -82,3 +82,16 @@ def test_hosts_follow_ec2_state_stop_and_start(lab_for_state):
 def lab_for_state():
     with stack_up("state") as outputs:
         yield outputs
+
+
+def test_a_commercial_region_other_than_us_east_1_works_offline(capsys):
+    """The config accepts other partitions too; those are refused in one line (tests/offline/test_bad_input.py)."""
+    from labs.cli.main import main
+
+    local.down("euwest")
+    try:
+        assert main(["local", "up", "--stack", "euwest", "--region", "eu-west-1"]) == 0
+        assert local.read_outputs("euwest").region == "eu-west-1"
+        assert main(["verify", "--local", "--stack", "euwest", "--quiet"]) == 0, capsys.readouterr().out
+    finally:
+        local.down("euwest")
