@@ -6,12 +6,14 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from labs.core import logs
 from labs.core.errors import ExitStatus, RolelabError, UsageError
+from labs.core.signals import stop_signals_interrupt
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -382,18 +384,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     remote = argv[argv.index("--") + 1:] if "--" in argv else []
     argv = argv[:argv.index("--")] if "--" in argv else argv
     try:
-        args = parser.parse_args(argv)
-        args.remote = remote
-        logs.setup(verbose=args.verbose)
-        func: Callable[[argparse.Namespace], int] = args.func
-        return int(func(args))
+        with stop_signals_interrupt():  # SIGTERM/SIGHUP: the same cleanup as Ctrl-C, `finally` blocks run
+            args = parser.parse_args(argv)
+            args.remote = remote
+            logs.setup(verbose=args.verbose)
+            func: Callable[[argparse.Namespace], int] = args.func
+            return int(func(args))
     except RolelabError as error:
         logging.getLogger("rolelab").debug("error", exc_info=True)
         print(f"rolelab: error: {error}", file=sys.stderr)
         return int(error.exit_status)
-    except KeyboardInterrupt:
-        print("rolelab: interrupted", file=sys.stderr)
-        return int(ExitStatus.INTERRUPTED)
+    except KeyboardInterrupt as error:
+        signum = getattr(error, "signum", signal.SIGINT)
+        print(f"rolelab: interrupted ({signal.Signals(signum).name})", file=sys.stderr)
+        return {signal.SIGTERM: ExitStatus.TERMINATED, signal.SIGHUP: ExitStatus.HANGUP}.get(
+            signum, ExitStatus.INTERRUPTED).value
     except Exception as error:  # noqa: BLE001 a bug: one line here, the traceback in the log
         logging.getLogger("rolelab").exception("internal error")
         print(f"rolelab: internal error: {error.__class__.__name__}: {error}; details in {logs.log_file()}",

@@ -20,6 +20,7 @@ from typing import Any
 
 from labs.core import outputs as lab_outputs
 from labs.core.errors import ConfigError, InfraError, UsageError
+from labs.core.signals import shielded
 from labs.labcloud.client import ClientFactory, CloudClient, OperatorCredentials, find_sshd, warm_clients
 from labs.labcloud.paths import DEFAULT_STACK, StackPaths
 from labs.labcloud.procs import PidRecord, is_ours, wait_for
@@ -119,9 +120,11 @@ def up(values: Mapping[str, str], stack: str = DEFAULT_STACK, region: str | None
         _write_known_hosts(paths, hosts)
         paths.outputs.write_text(outputs.to_json())
         paths.config.write_text(json.dumps({"values": dict(values), "region": region}, indent=2))
-    except BaseException:
-        log.exception("local up failed; tearing the stack down")
-        down(stack)
+    except BaseException as error:
+        # Shielded from the first moment: a second Ctrl-C must not leave a half stack behind.
+        with shielded(f"tearing down the half-made stack {stack!r}", announce=isinstance(error, KeyboardInterrupt)):
+            log.exception("local up failed; tearing the stack down")
+            down(stack)
         raise
     return UpResult(outputs, time.monotonic() - started)
 
@@ -196,10 +199,16 @@ class DownSummary:
 
 
 def down(stack: str = DEFAULT_STACK) -> DownSummary:
-    """Stop the lab cloud and anything it started (by recorded PID), then remove the state. Idempotent."""
+    """Stop the lab cloud and anything it started (by recorded PID), then remove the state. Idempotent.
+    Shielded: a Ctrl-C meanwhile is noted on stderr, not obeyed."""
     paths = StackPaths.for_stack(stack)
     if not paths.root.exists():
         return DownSummary([], [])
+    with shielded(f"stopping stack {stack!r}"):
+        return _down(paths)
+
+
+def _down(paths: StackPaths) -> DownSummary:
     running = [r for _, r in PidRecord.read_all(paths.pids) if is_ours(r)]
     killed = CloudClient(paths).stop()
     leftovers = [r for _, r in PidRecord.read_all(paths.pids) if is_ours(r)]

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -18,9 +19,10 @@ from labs.labcloud.paths import StackPaths
 from labs.labcloud.procs import PidRecord, cmdline, descendants, wait_for
 from labs.provision import local
 from labs.remote.openssh import openssh_argv
-from tests.offline.conftest import cloud, host_status, ours_listening, stack_up
+from tests.offline.conftest import cloud, host_status, our_processes, ours_listening, stack_up
 
 STACK = "faults"
+PROJECT_DIR = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -158,3 +160,55 @@ def test_a_killed_lab_cloud_is_cleaned_up_by_recorded_pid():
     assert not any("sleep 60" in cmdline(int(p)) for p in os.listdir("/proc") if p.isdigit())
     assert not paths.root.exists()
 
+
+
+# -- signals: SIGTERM, SIGHUP and a second Ctrl-C clean up as the first Ctrl-C does ---------------------
+
+
+def start_cli(home, *argv: str) -> tuple[subprocess.Popen, object]:
+    """The real CLI in a ROLELAB_HOME of its own (so every process it starts is attributable); stderr to a file."""
+    stderr = home / "stderr.txt"
+    env = dict(os.environ, ROLELAB_HOME=str(home / "rolelab"))
+    process = subprocess.Popen([sys.executable, "-m", "labs.cli", *argv], env=env, stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, stderr=stderr.open("w"), cwd=PROJECT_DIR)
+    return process, stderr
+
+
+def stack_dir(home, stack: str):
+    return home / "rolelab" / "stacks" / stack
+
+
+@pytest.mark.parametrize(("argv", "ready", "sig", "code"), [
+    (("demo", "-q", "--stack", "sigdemo"), "outputs.json", signal.SIGTERM, 143),  # mid-verify
+    (("local", "up", "--stack", "sigup"), "cloud.json", signal.SIGTERM, 143),  # mid-program
+    (("local", "up", "--stack", "sighup"), "cloud.json", signal.SIGHUP, 129),
+], ids=["demo-sigterm", "local-up-sigterm", "local-up-sighup"])
+def test_sigterm_and_sighup_stop_the_whole_stack_like_ctrl_c(tmp_path, argv, ready, sig, code):
+    process, stderr = start_cli(tmp_path, *argv)
+    stack = argv[argv.index("--stack") + 1]
+    try:
+        assert wait_for(lambda: (stack_dir(tmp_path, stack) / ready).exists() or process.poll() is not None, 60)
+        assert process.poll() is None, stderr.read_text()
+        process.send_signal(sig)
+        process.wait(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == code, stderr.read_text()
+    assert not our_processes(tmp_path / "rolelab"), "a process of the stack is still running"
+    assert not stack_dir(tmp_path, stack).exists(), "the stack's state was left: a rerun would say it exists"
+
+
+def test_a_second_ctrl_c_during_the_cleanup_of_local_up_is_ignored_and_nothing_is_left(tmp_path):
+    process, stderr = start_cli(tmp_path, "local", "up", "--stack", "twice")
+    try:
+        assert wait_for(lambda: (stack_dir(tmp_path, "twice") / "cloud.json").exists(), 60), stderr.read_text()
+        process.send_signal(signal.SIGINT)
+        assert wait_for(lambda: "second Ctrl-C is ignored" in stderr.read_text(), 10), stderr.read_text()
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 130, stderr.read_text()
+    assert "SIGINT ignored" in stderr.read_text()
+    assert not our_processes(tmp_path / "rolelab"), "a process of the stack is still running"
+    assert not stack_dir(tmp_path, "twice").exists(), "a half stack directory was left"
