@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
+from labs.core.awserrors import infra_errors
 from labs.core.clients import Clients
 from labs.core.errors import ExitStatus, InfraError, UsageError
 from labs.core.tags import LAB_TAG, LAB_TAG_VALUE
@@ -282,6 +283,7 @@ def _clients(args: argparse.Namespace) -> Clients:
         if args.region and args.region != outputs.region:
             raise UsageError(f"--region {args.region}: the local stack {outputs.stack!r} is in {outputs.region}; "
                              f"drop --region with --local")
+        local.require_lab_cloud(outputs)
         return operator_clients(outputs)
     if not args.region:
         raise UsageError("rolelab sweep: aws mode needs --region (e.g. --region us-east-1); "
@@ -304,7 +306,8 @@ def _confirm(plan: SweepPlan, confirm_account: str | None) -> None:
 
 def run(args: argparse.Namespace) -> int:
     clients = _clients(args)
-    plan = find_lab_resources(clients, args.stack)
+    with infra_errors("sweep: listing the lab's resources"):
+        plan = find_lab_resources(clients, args.stack)
     print(plan.render())
     if not plan.resources:
         return ExitStatus.OK

@@ -11,8 +11,11 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
+from botocore.exceptions import ClientError, NoCredentialsError
+
 from labs.core import logs
-from labs.core.errors import ExitStatus, RolelabError, UsageError
+from labs.core.awserrors import ENDPOINT_ERRORS, NO_CREDENTIALS_FIX, api_error, endpoint_error
+from labs.core.errors import ExitStatus, InfraError, RolelabError, UsageError
 from labs.core.signals import stop_signals_interrupt
 
 
@@ -377,6 +380,20 @@ def _pin_from_console(outputs, host):
     return replace(outputs, known_hosts=str(path))
 
 
+def aws_error(error: Exception) -> RolelabError:
+    """An AWS error nothing handled: no answer is infrastructure (3), no credentials is input (2), and an answer
+    (ClientError) is the account refusing something rolelab needed (3, with its code and message)."""
+    if isinstance(error, NoCredentialsError):
+        return UsageError(NO_CREDENTIALS_FIX)
+    if isinstance(error, ClientError):
+        code, message = api_error(error)
+        return InfraError(f"the AWS API refused {error.operation_name}: {code}: {message}; "
+                          "check the credentials' permissions and the region")
+    if isinstance(error, ENDPOINT_ERRORS):
+        return endpoint_error("AWS API", error)
+    raise error
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -394,6 +411,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger("rolelab").debug("error", exc_info=True)
         print(f"rolelab: error: {error}", file=sys.stderr)
         return int(error.exit_status)
+    except (*ENDPOINT_ERRORS, NoCredentialsError, ClientError) as error:  # last resort: an AWS answer, or none
+        logging.getLogger("rolelab").debug("AWS error", exc_info=True)
+        mapped = aws_error(error)
+        print(f"rolelab: error: {mapped}", file=sys.stderr)
+        return int(mapped.exit_status)
     except KeyboardInterrupt as error:
         signum = getattr(error, "signum", signal.SIGINT)
         print(f"rolelab: interrupted ({signal.Signals(signum).name})", file=sys.stderr)

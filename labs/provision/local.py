@@ -230,6 +230,39 @@ def status(stack: str = DEFAULT_STACK) -> dict[str, Any]:
     return {"state": "up", **client.status()}
 
 
+HEALTH_TIMEOUT = 2.0
+
+
+def require_lab_cloud(outputs: lab_outputs.LabOutputs) -> None:
+    """Local mode: the lab cloud answers, or nothing is judged (a dead or stopped cloud is infrastructure,
+    exit 3, not a lab that is wrong). Its control /health when the stack's state is here, else the endpoint."""
+    if outputs.mode != "local":
+        return
+    paths = StackPaths.for_stack(outputs.stack)
+    fix = (f"`rolelab local status --stack {outputs.stack}`, then `rolelab local down --stack {outputs.stack}` "
+           f"and `up` again")
+    client = CloudClient(paths)
+    info = client.info()
+    if info is not None and info.get("endpoint") == outputs.endpoint:
+        try:
+            if client.request("GET", "/health", timeout=HEALTH_TIMEOUT).get("ok"):
+                return
+        except InfraError:
+            pass
+        raise InfraError(f"the lab cloud of stack {outputs.stack!r} does not answer (pid {info.get('pid')}, "
+                         f"{HEALTH_TIMEOUT:.0f} s); nothing was checked: {fix}")
+    import urllib.error
+    import urllib.request
+
+    try:
+        urllib.request.urlopen(outputs.endpoint + "/", timeout=HEALTH_TIMEOUT).close()
+    except urllib.error.HTTPError:
+        return  # it answered (a refusal is an answer)
+    except OSError as error:
+        raise InfraError(f"the lab cloud at {outputs.endpoint} does not answer ({error}); nothing was checked: "
+                         f"{fix}") from None
+
+
 def stacks() -> list[str]:
     root = StackPaths.for_stack(DEFAULT_STACK).root.parent
     return sorted(p.name for p in root.iterdir() if p.is_dir()) if root.exists() else []

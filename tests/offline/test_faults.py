@@ -85,9 +85,10 @@ def test_imds_down_or_slow_points_at_imds_not_iam(lab, capsys, mode):
         code, report = verify(capsys, "--settle", "0")
     finally:
         cloud(lab).request("POST", "/faults/imds", {"instance_id": host.instance_id, "mode": "up"})
-    assert code == 1
+    assert code == 3, "IMDS not answering is infrastructure, as a silent sshd is"
     failed = [r for r in report["results"] if r["status"] != "pass"]
     assert {(r["student"], r["host"]) for r in failed} == {("student02", "with-role")}
+    assert {r["status"] for r in failed} == {"unreachable"}
     credentials = next(r for r in failed if r["check"] == "imds-credentials")
     assert credentials["observed"].startswith("IMDS unreachable")
     listing = next(r for r in failed if r["check"] == "iam-list-users")
@@ -212,3 +213,24 @@ def test_a_second_ctrl_c_during_the_cleanup_of_local_up_is_ignored_and_nothing_i
     assert "SIGINT ignored" in stderr.read_text()
     assert not our_processes(tmp_path / "rolelab"), "a process of the stack is still running"
     assert not stack_dir(tmp_path, "twice").exists(), "a half stack directory was left"
+
+
+# -- the lab cloud itself down or frozen: exit 3 before anything is judged -----------------------------
+
+
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGSTOP], ids=["killed", "stopped"])
+def test_a_dead_or_frozen_lab_cloud_is_exit_3_in_one_line_for_verify_drills_and_sweep(capsys, how):
+    stack = "deadcloud"
+    with stack_up(stack):
+        pid = next(r.pid for _, r in PidRecord.read_all(StackPaths.for_stack(stack).pids) if r.role == "cloud")
+        os.kill(pid, how)
+        try:
+            for argv in (["verify", "--quiet"], ["drill", "detach-policy", "--quiet"], ["sweep"]):
+                started = time.monotonic()
+                code = main([*argv, "--local", "--stack", stack])
+                err = capsys.readouterr().err.strip().splitlines()
+                assert code == 3, (argv, err)
+                assert len(err) == 1 and "lab cloud" in err[0] and "local down" in err[0], (argv, err)
+                assert time.monotonic() - started < 10, f"{argv} took {time.monotonic() - started:.0f} s"
+        finally:
+            os.kill(pid, signal.SIGCONT)
