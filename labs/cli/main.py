@@ -73,9 +73,11 @@ def build_parser() -> OneLineParser:
     _config_flag(up)
     up.add_argument("--region", default=None, help="aws:region for the lab cloud (default us-east-1)")
     up.add_argument("--json", action="store_true", help="print the outputs as JSON")
+    up.add_argument("--wait", action="store_true", help="if another command holds the stack, wait for it")
     up.set_defaults(func=cmd_local_up)
     down = local_sub.add_parser("down", help="stop the lab cloud and every process it started; idempotent")
     _stack_flag(down)
+    down.add_argument("--wait", action="store_true", help="if another command holds the stack, wait for it")
     down.set_defaults(func=cmd_local_down)
     status = local_sub.add_parser("status", help="the lab cloud's PID, endpoint, state and hosts")
     _stack_flag(status)
@@ -187,7 +189,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
 def cmd_local_up(args: argparse.Namespace) -> int:
     from labs.provision import local
 
-    result = local.up(config_values(args), stack=args.stack or local.DEFAULT_STACK, region=args.region)
+    result = local.up(config_values(args), stack=args.stack or local.DEFAULT_STACK, region=args.region,
+                      wait=args.wait)
     if args.json:
         print(result.outputs.to_json(), end="")
         return ExitStatus.OK
@@ -212,7 +215,7 @@ def cmd_local_down(args: argparse.Namespace) -> int:
     if not StackPaths.for_stack(stack).root.exists():
         print(f"stack {stack!r} is not up; nothing to do")
         return ExitStatus.OK
-    summary = local.down(stack)
+    summary = local.down(stack, wait=args.wait)
     print(f"stack {stack!r} down: {summary.describe()}; state removed")
     return ExitStatus.OK
 
@@ -329,9 +332,20 @@ def cmd_drill(args: argparse.Namespace) -> int:
     if unknown:
         raise UsageError(f"--student {unknown[0]!r}: no such student in stack {outputs.stack!r} "
                          f"(students: {', '.join(outputs.students())})")
-    with _lab_run(args, outputs) as run:
+    with _lab_run(args, outputs) as run, _drill_lock(outputs, args.name):
         run.drill((args.name,), students)
     return _emit(run.finish(), args)
+
+
+def _drill_lock(outputs, name: str):
+    """Local mode: a drill changes the stack's lab, so no other drill, up or down may run on it meanwhile."""
+    from contextlib import nullcontext
+
+    if outputs.mode != "local":
+        return nullcontext()
+    from labs.provision import local
+
+    return local.lock(outputs.stack, f"running drill {name}")
 
 
 def cmd_e2e(args: argparse.Namespace) -> int:

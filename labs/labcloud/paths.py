@@ -72,5 +72,9 @@ class StackPaths:
     def cloud_log(self) -> Path:
         return self.root.parent.parent / "logs" / f"cloud-{self.stack}.log"
 
+    @property
+    def lock_file(self) -> Path:  # outside the stack dir: it outlives a removed (or deleted) state
+        return self.root.parent.parent / "locks" / f"{self.stack}.lock"
+
     def host_dir(self, instance_id: str) -> Path:
         return self.hosts / instance_id

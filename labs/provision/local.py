@@ -22,6 +22,7 @@ from labs.core import outputs as lab_outputs
 from labs.core.errors import ConfigError, InfraError, UsageError
 from labs.core.signals import shielded
 from labs.labcloud.client import ClientFactory, CloudClient, OperatorCredentials, find_sshd, warm_clients
+from labs.labcloud.locks import stack_lock
 from labs.labcloud.paths import DEFAULT_STACK, StackPaths
 from labs.labcloud.procs import PidRecord, is_ours, wait_for
 from labs.program import config as lab_config
@@ -85,12 +86,24 @@ def validate(values: Mapping[str, str], stack: str, region: str) -> lab_config.L
     return parsed
 
 
-def up(values: Mapping[str, str], stack: str = DEFAULT_STACK, region: str | None = None) -> UpResult:
-    """region None: us-east-1 for a new stack, whatever the running stack has for an existing one."""
+def lock(stack: str, doing: str, wait: bool = False):
+    """The stack's lock (see labs.labcloud.locks): one up, down, drill or demo on a stack at a time."""
+    return stack_lock(StackPaths.for_stack(stack), doing, wait)
+
+
+def up(values: Mapping[str, str], stack: str = DEFAULT_STACK, region: str | None = None,
+       wait: bool = False) -> UpResult:
+    """region None: us-east-1 for a new stack, whatever the running stack has for an existing one.
+    wait: if another command holds the stack, wait for it rather than refuse."""
     local_environment()
+    validate(values, stack, region or lab_config.DEFAULT_REGION)
+    with lock(stack, "being brought up", wait):
+        return _up(values, stack, region)
+
+
+def _up(values: Mapping[str, str], stack: str, region: str | None) -> UpResult:
     started = time.monotonic()
     paths = StackPaths.for_stack(stack)
-    validate(values, stack, region or lab_config.DEFAULT_REGION)
     client = CloudClient(paths)
     if client.alive() and paths.outputs.exists():
         return _already_up(paths, values, region)
@@ -198,13 +211,13 @@ class DownSummary:
         return text + (f", {len(self.killed)} by recorded PID" if self.killed else "")
 
 
-def down(stack: str = DEFAULT_STACK) -> DownSummary:
+def down(stack: str = DEFAULT_STACK, wait: bool = False) -> DownSummary:
     """Stop the lab cloud and anything it started (by recorded PID), then remove the state. Idempotent.
     Shielded: a Ctrl-C meanwhile is noted on stderr, not obeyed."""
     paths = StackPaths.for_stack(stack)
     if not paths.root.exists():
         return DownSummary([], [])
-    with shielded(f"stopping stack {stack!r}"):
+    with lock(stack, "being taken down", wait), shielded(f"stopping stack {stack!r}"):
         return _down(paths)
 
 
@@ -268,4 +281,4 @@ def stacks() -> list[str]:
     return sorted(p.name for p in root.iterdir() if p.is_dir()) if root.exists() else []
 
 
-__all__ = ["up", "down", "status", "read_outputs", "stacks", "UpResult", "wait_for"]
+__all__ = ["up", "down", "lock", "status", "read_outputs", "stacks", "UpResult", "wait_for"]
