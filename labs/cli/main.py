@@ -66,7 +66,7 @@ def build_parser() -> OneLineParser:
     plan.add_argument("--json", action="store_true", help="machine-readable resources and outputs")
     plan.set_defaults(func=cmd_plan)
 
-    local = sub.add_parser("local", help="the offline lab cloud: up, down, status")
+    local = sub.add_parser("local", help="the offline lab cloud: up, down, status, list")
     local_sub = local.add_subparsers(dest="local_command", required=True, parser_class=OneLineParser)
     up = local_sub.add_parser("up", help="apply the program to a local lab cloud (moto + IMDS + sshd)")
     _stack_flag(up)
@@ -79,6 +79,9 @@ def build_parser() -> OneLineParser:
     _stack_flag(down)
     down.add_argument("--wait", action="store_true", help="if another command holds the stack, wait for it")
     down.set_defaults(func=cmd_local_down)
+    listing = local_sub.add_parser("list", help="every local stack that is up (or orphaned), its hosts and health")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(func=cmd_local_list)
     status = local_sub.add_parser("status", help="the lab cloud's PID, endpoint, state and hosts")
     _stack_flag(status)
     status.add_argument("--json", action="store_true")
@@ -208,15 +211,37 @@ def _stack_arg(args: argparse.Namespace) -> str:
 
 
 def cmd_local_down(args: argparse.Namespace) -> int:
-    from labs.labcloud.paths import StackPaths
     from labs.provision import local
 
     stack = args.stack or local.DEFAULT_STACK
-    if not StackPaths.for_stack(stack).root.exists():
+    summary = local.down(stack, wait=args.wait)
+    if not summary.running and not summary.state_removed:
         print(f"stack {stack!r} is not up; nothing to do")
         return ExitStatus.OK
-    summary = local.down(stack, wait=args.wait)
-    print(f"stack {stack!r} down: {summary.describe()}; state removed")
+    print(f"stack {stack!r} down: {summary.describe()}" + ("; state removed" if summary.state_removed else ""))
+    return ExitStatus.OK
+
+
+def cmd_local_list(args: argparse.Namespace) -> int:
+    from labs.provision import local
+
+    listed = local.running_stacks()
+    if args.json:
+        print(json.dumps(listed, indent=2, default=str))
+        return ExitStatus.OK
+    if not listed:
+        print("no local stacks")
+    for info in listed:
+        if info["state"] != "up":
+            pids = ", ".join(str(p) for p in info.get("leftover_pids", []))
+            print(f"{info['stack']:<16} {info['state']:<9} " + (f"PIDs {pids}: " if pids else "") + info.get("hint", ""))
+            continue
+        hosts = info.get("hosts", [])
+        ready = sum(1 for h in hosts if h.get("state") == "ready")
+        print(f"{info['stack']:<16} up        lab cloud pid {info.get('pid')} ({info['health']}), "
+              f"{ready}/{len(hosts)} hosts ready" + (f", {info['region']}" if info.get("region") else ""))
+        for host in hosts:
+            print(f"  {host['instance_id']}  {host['state']:<8} ssh 127.0.0.1:{host['ssh_port']}")
     return ExitStatus.OK
 
 

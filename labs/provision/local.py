@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from labs.core import outputs as lab_outputs
@@ -24,7 +24,7 @@ from labs.core.signals import shielded
 from labs.labcloud.client import ClientFactory, CloudClient, OperatorCredentials, find_sshd, warm_clients
 from labs.labcloud.locks import stack_lock
 from labs.labcloud.paths import DEFAULT_STACK, StackPaths
-from labs.labcloud.procs import PidRecord, is_ours, wait_for
+from labs.labcloud.procs import PidRecord, is_ours, stack_processes, stop_pid, wait_for
 from labs.program import config as lab_config
 
 log = logging.getLogger("rolelab.local")
@@ -202,20 +202,35 @@ def read_outputs(stack: str = DEFAULT_STACK) -> lab_outputs.LabOutputs:
 class DownSummary:
     running: list[PidRecord]  # what was alive when down began
     killed: list[PidRecord]  # what had to be signalled by PID (after a crash, or a stuck stop)
+    found: list[PidRecord] = field(default_factory=list)  # alive with no PID record: found by command line
+    state_removed: bool = False
 
     def describe(self) -> str:
         if not self.running:
             return "nothing was running"
         hosts = sum(1 for r in self.running if r.role == "sshd")
-        text = f"lab cloud and {hosts} host(s) stopped"
-        return text + (f", {len(self.killed)} by recorded PID" if self.killed else "")
+        clouds = sum(1 for r in self.running if r.role == "cloud")
+        text = f"{'lab cloud and ' if clouds else ''}{hosts} host(s) stopped"
+        recorded = [r for r in self.killed if r not in self.found]
+        if recorded:
+            text += f", {len(recorded)} by recorded PID"
+        if self.found:
+            pids = ", ".join(f"{r.role} {r.pid}" for r in self.found)
+            text += f", {len(self.found)} found by command line with no PID record ({pids})"
+        return text
+
+
+def unrecorded(paths: StackPaths) -> list[PidRecord]:
+    """The stack's processes that its PID records do not name: its state was deleted, or a record is torn."""
+    recorded = {r.pid for _, r in PidRecord.read_all(paths.pids)}
+    return [r for r in stack_processes(paths.root.parent).get(paths.stack, []) if r.pid not in recorded]
 
 
 def down(stack: str = DEFAULT_STACK, wait: bool = False) -> DownSummary:
-    """Stop the lab cloud and anything it started (by recorded PID), then remove the state. Idempotent.
-    Shielded: a Ctrl-C meanwhile is noted on stderr, not obeyed."""
+    """Stop the lab cloud and anything it started, by PID (recorded, else found by the state directory in
+    their command lines), then remove the state. Idempotent. Shielded: a Ctrl-C meanwhile is noted, not obeyed."""
     paths = StackPaths.for_stack(stack)
-    if not paths.root.exists():
+    if not paths.root.exists() and not unrecorded(paths):
         return DownSummary([], [])
     with lock(stack, "being taken down", wait), shielded(f"stopping stack {stack!r}"):
         return _down(paths)
@@ -223,24 +238,53 @@ def down(stack: str = DEFAULT_STACK, wait: bool = False) -> DownSummary:
 
 def _down(paths: StackPaths) -> DownSummary:
     running = [r for _, r in PidRecord.read_all(paths.pids) if is_ours(r)]
-    killed = CloudClient(paths).stop()
-    leftovers = [r for _, r in PidRecord.read_all(paths.pids) if is_ours(r)]
+    found = unrecorded(paths)
+    killed = CloudClient(paths).stop() if paths.root.exists() else []
+    # What no record names (a deleted state, a torn cloud.json): sshds before their cloud, by PID.
+    for record in sorted(unrecorded(paths), key=lambda r: r.role == "cloud"):
+        if stop_pid(record):
+            killed.append(record)
+    leftovers = [r for _, r in PidRecord.read_all(paths.pids) if is_ours(r)] + unrecorded(paths)
     if leftovers:
         raise InfraError(f"could not stop PIDs {', '.join(str(r.pid) for r in leftovers)}; stop them and retry")
+    removed = paths.root.exists()
     shutil.rmtree(paths.root, ignore_errors=True)
-    return DownSummary(running, killed)
+    return DownSummary(running + found, killed, found, removed)
 
 
 def status(stack: str = DEFAULT_STACK) -> dict[str, Any]:
     paths = StackPaths.for_stack(stack)
     client = CloudClient(paths)
     if not paths.root.exists():
+        orphans = unrecorded(paths)
+        if orphans:
+            return {"stack": stack, "state": "orphaned", "leftover_pids": [r.pid for r in orphans],
+                    "hint": f"its state directory is gone but {len(orphans)} process(es) run on; "
+                            f"run `rolelab local down --stack {stack}`"}
         return {"stack": stack, "state": "down"}
     if not client.alive():
-        records = [r.pid for _, r in PidRecord.read_all(paths.pids) if is_ours(r)]
+        records = [r.pid for _, r in PidRecord.read_all(paths.pids) if is_ours(r)] + [r.pid for r in unrecorded(paths)]
         return {"stack": stack, "state": "crashed", "state_dir": str(paths.root), "leftover_pids": records,
                 "hint": f"run `rolelab local down --stack {stack}` to clean up"}
     return {"state": "up", **client.status()}
+
+
+def running_stacks() -> list[dict[str, Any]]:
+    """Every stack with a state directory or a process: its state, hosts and health (short timeouts)."""
+    root = StackPaths.for_stack(DEFAULT_STACK).root.parent
+    listed = []
+    for name in sorted(set(stacks()) | set(stack_processes(root))):
+        client = CloudClient(StackPaths.for_stack(name))
+        if not client.alive():
+            listed.append(status(name))
+            continue
+        try:
+            listed.append({"state": "up", "health": "ok",
+                           **client.request("GET", "/status", timeout=HEALTH_TIMEOUT)})
+        except InfraError:
+            listed.append({"stack": name, "state": "up", "health": f"no answer in {HEALTH_TIMEOUT:.0f} s",
+                           "pid": (client.info() or {}).get("pid"), "hosts": []})
+    return listed
 
 
 HEALTH_TIMEOUT = 2.0
@@ -281,4 +325,4 @@ def stacks() -> list[str]:
     return sorted(p.name for p in root.iterdir() if p.is_dir()) if root.exists() else []
 
 
-__all__ = ["up", "down", "lock", "status", "read_outputs", "stacks", "UpResult", "wait_for"]
+__all__ = ["up", "down", "lock", "status", "running_stacks", "read_outputs", "stacks", "UpResult", "wait_for"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,7 +17,7 @@ import pytest
 from labs.cli.main import main
 from labs.core.outputs import LabOutputs
 from labs.labcloud.paths import StackPaths
-from labs.labcloud.procs import PidRecord, cmdline, descendants, wait_for
+from labs.labcloud.procs import PidRecord, cmdline, descendants, is_ours, wait_for
 from labs.provision import local
 from labs.remote.openssh import openssh_argv
 from tests.offline.conftest import cloud, host_status, our_processes, ours_listening, stack_up
@@ -234,3 +235,41 @@ def test_a_dead_or_frozen_lab_cloud_is_exit_3_in_one_line_for_verify_drills_and_
                 assert time.monotonic() - started < 10, f"{argv} took {time.monotonic() - started:.0f} s"
         finally:
             os.kill(pid, signal.SIGCONT)
+
+
+# -- a stack whose state is gone or torn: its processes are found by their command lines ----------------
+
+
+def test_a_deleted_state_directory_is_found_listed_and_stopped_by_pid(capsys):
+    stack = "rmstate"
+    outputs = local.up({}, stack=stack).outputs
+    paths = StackPaths.for_stack(stack)
+    records = [r for _, r in PidRecord.read_all(paths.pids)]
+    try:
+        shutil.rmtree(paths.root)  # rm -rf $ROLELAB_HOME/stacks/S under a running stack
+        assert local.status(stack)["state"] == "orphaned"
+        assert main(["local", "list"]) == 0
+        listed = [line for line in capsys.readouterr().out.splitlines() if line.startswith(stack)]
+        assert listed and "orphaned" in listed[0] and f"local down --stack {stack}" in listed[0], listed
+        assert main(["local", "down", "--stack", stack]) == 0
+        said = capsys.readouterr().out
+        assert "nothing to do" not in said and "3 found by command line" in said, said
+    finally:
+        local.down(stack)
+    assert not any(is_ours(r) for r in records), "a process of the stack is still running"
+    ports = [h.port for h in outputs.hosts] + [int(outputs.endpoint.rsplit(":", 1)[1])]
+    assert not ours_listening(set(ports))
+
+
+def test_a_torn_cloud_pid_record_does_not_let_down_leave_the_cloud_running():
+    stack = "tornpid"
+    local.up({}, stack=stack)
+    paths = StackPaths.for_stack(stack)
+    cloud_record = next(r for _, r in PidRecord.read_all(paths.pids) if r.role == "cloud")
+    try:
+        (paths.pids / "cloud.json").write_text('{"pid": ')
+        summary = local.down(stack)
+        assert [r.pid for r in summary.found] == [cloud_record.pid], summary.describe()
+    finally:
+        local.down(stack)
+    assert not is_ours(cloud_record), "down reported the stack stopped while its lab cloud runs"

@@ -44,6 +44,9 @@ def test_two_stacks_side_by_side_then_down_leaves_nothing():
         ports = [h.port for h in first.hosts] + [int(first.endpoint.rsplit(":", 1)[1])]
         assert sorted(r.role for r in records) == ["cloud", "sshd", "sshd"]
         assert our_processes("side-a")
+        listed = {info["stack"]: info for info in local.running_stacks()}
+        assert listed["side-a"]["state"] == "up" and listed["side-a"]["health"] == "ok"
+        assert [h["state"] for h in listed["side-b"]["hosts"]] == ["ready"] * 4
     finally:
         local.down("side-a")
     assert our_processes("side-a") == [], "processes left running after down"
