@@ -57,6 +57,10 @@ class StackPaths:
         return self.root / "operator-credentials"
 
     @property
+    def control_token(self) -> Path:  # 0600: opens moto's admin routes (labs.labcloud.gate); no host has it
+        return self.root / "control-token"
+
+    @property
     def outputs(self) -> Path:
         return self.root / "outputs.json"
 

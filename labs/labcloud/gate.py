@@ -1,0 +1,63 @@
+"""The lab cloud's request path: checks that run before moto sees a request (a WSGI middleware).
+
+A check is `check(environ) -> None | (status, body)`: None lets the request on, a tuple answers it
+("403 Forbidden", "why") and moto never sees it. Checks run in order and the first answer wins, so
+a new rule (say, exercise mode: a student's console user may only touch instances tagged with
+their own name) is one more function in the list `server.py` builds. A check must be cheap and
+must not consume the request body (`wsgi.input`) unless it puts it back.
+
+The hosts reach this endpoint (their aws CLI needs it): everything a host must not use is closed
+here, not by hoping nobody types the URL.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+Answer = tuple[str, str]
+Check = Callable[[dict[str, Any]], Answer | None]
+CONTROL_HEADER = "X-Rolelab-Control"  # carries the stack's control token (the CLI's side only)
+
+
+class Gate:
+    """A WSGI app that runs `checks` in order in front of `app`."""
+
+    def __init__(self, app: Callable, checks: Sequence[Check]):
+        self.app = app
+        self.checks = list(checks)
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
+        for check in self.checks:
+            answer = check(environ)
+            if answer is not None:
+                status, body = answer
+                data = body.encode()
+                start_response(status, [("Content-Type", "text/plain; charset=utf-8"),
+                                        ("Content-Length", str(len(data)))])
+                return [data]
+        return self.app(environ, start_response)
+
+
+def moto_admin_needs_token(token: str) -> Check:
+    """moto's admin routes (/moto-api: a dump of every account's state with every secret key, reset, the
+    dashboard) answer only a request carrying the stack's control token, which no host has."""
+    header = "HTTP_" + CONTROL_HEADER.upper().replace("-", "_")
+
+    def check(environ: dict[str, Any]) -> Answer | None:
+        path = environ.get("PATH_INFO", "")
+        if not (path.startswith("/moto-api") or path == "/favicon.ico"):
+            return None
+        if hmac.compare_digest(environ.get(header, "").encode(), token.encode()):
+            return None
+        return ("403 Forbidden", "moto's admin API is closed to everything but rolelab's control channel\n")
+
+    return check
+
+
+def no_builtin_imds(environ: dict[str, Any]) -> Answer | None:
+    """moto's own instance metadata (fixed fake credentials) is not the lab's: each host has its own IMDS."""
+    if environ.get("PATH_INFO", "").startswith(("/latest/meta-data", "/latest/api/")):
+        return ("404 Not Found", "no instance metadata here: a host's IMDS is AWS_EC2_METADATA_SERVICE_ENDPOINT\n")
+    return None
