@@ -64,6 +64,14 @@ def run_demo(values: Mapping[str, str], stack: str = DEMO_STACK, region: str = "
     if StackPaths.for_stack(stack).root.exists():
         raise UsageError(f"stack {stack!r} already exists; the demo brings up its own: "
                          f"run `rolelab local down --stack {stack}` or pass --stack NAME")
+    local.validate(values, stack, region)  # before the lock file: a bad config leaves nothing behind
+    with local.lock(stack, "running the demo"):
+        return _run_demo(values, stack, region, progress, drills, settle, step, students)
+
+
+def _run_demo(values: Mapping[str, str], stack: str, region: str, progress: Progress, drills: tuple[str, ...],
+              settle: float | None, step: bool, students: tuple[str, ...] | None
+              ) -> tuple[Report, LabOutputs | None, DemoTimings]:
     timings = DemoTimings()
     report = Report(stack, "local")
     outputs = None

@@ -17,6 +17,7 @@ from labs.core.outputs import LabOutputs
 from labs.lesson.checks import Check
 from labs.lesson.findings import Finding
 from labs.lesson.suite import lab_checks
+from labs.provision.local import require_lab_cloud
 from labs.report.model import Report
 from labs.report.progress import Progress
 from labs.verify.hints import explain
@@ -43,6 +44,7 @@ class LabRun:
         require_public_addresses(outputs)
         with Verifier(outputs, identity=identity, settle=settle, connect_budget=connect_budget, operator=operator,
                       on_result=progress if live else None) as verifier:
+            require_lab_cloud(outputs)  # after the inputs are checked, before anything is judged
             yield cls(outputs, operator, verifier, progress)
 
     # -- findings ---------------------------------------------------------------------------

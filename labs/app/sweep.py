@@ -16,8 +16,10 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+import tenacity
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
+from labs.core.awserrors import infra_errors
 from labs.core.clients import Clients
 from labs.core.errors import ExitStatus, InfraError, UsageError
 from labs.core.tags import LAB_TAG, LAB_TAG_VALUE
@@ -32,10 +34,16 @@ KINDS: dict[str, str] = {
     "managed-policy": "managed policies detached from roles",
     "inline-policy": "inline policies deleted from roles",
     "role": "roles",
+    "access-key": "access keys deleted from users",
+    "login-profile": "console passwords (login profiles) deleted from users",
+    "user-managed-policy": "managed policies detached from users",
+    "user-inline-policy": "inline policies deleted from users",
+    "user": "IAM users (e.g. a bad-practice drill's, left by an interrupted run)",
 }
 # Error codes that mean "already gone": a second sweep, or a destroy that got further than we knew.
 GONE = {"InvalidInstanceID.NotFound", "InvalidGroup.NotFound", "InvalidKeyPair.NotFound", "NoSuchEntity"}
 LIVE_STATES = ["pending", "running", "shutting-down", "stopping", "stopped"]  # i.e. not yet terminated
+GROUP_RETRY_BUDGET = 120.0  # seconds: AWS lets go of a terminated instance's group a little later (pulumi waits too)
 
 Progress = Callable[[str], None]
 
@@ -61,6 +69,7 @@ class SweepPlan:
     region: str
     stack: str | None
     resources: list[Resource]
+    warnings: list[str] = field(default_factory=list)  # what was found but left alone, and why
 
     def of(self, kind: str) -> list[Resource]:
         return [r for r in self.resources if r.kind == kind]
@@ -68,6 +77,7 @@ class SweepPlan:
     def render(self) -> str:
         scope = f"{LAB_TAG}={LAB_TAG_VALUE}" + (f", stack={self.stack}" if self.stack else "")
         lines = [f"sweep of AWS account {self.account}, EC2 in {self.region}, IAM account-wide; tagged {scope}"]
+        lines.extend(f"  WARNING: {w}" for w in self.warnings)
         if not self.resources:
             return "\n".join(lines + ["  nothing to sweep"])
         for kind, title in KINDS.items():
@@ -141,19 +151,45 @@ def _get_or_none(call: Callable[[], dict]) -> dict | None:
         raise
 
 
-def _iam(iam, wanted: dict[str, str]) -> Iterator[Resource]:
+def _profile_users(ec2, wanted: dict[str, str]) -> dict[str, list[tuple[str, bool]]]:
+    """Instance profile name -> the live instances using it, each with whether it is the lab's."""
+    users: dict[str, list[tuple[str, bool]]] = {}
+    states = [{"Name": "instance-state-name", "Values": LIVE_STATES}]
+    for page in ec2.get_paginator("describe_instances").paginate(Filters=states):
+        for reservation in page["Reservations"]:
+            for i in reservation["Instances"]:
+                arn = i.get("IamInstanceProfile", {}).get("Arn")
+                if arn:
+                    users.setdefault(arn.rsplit("/", 1)[-1], []).append((i["InstanceId"], _is_lab(i.get("Tags"), wanted)))
+    return users
+
+
+def _iam(iam, wanted: dict[str, str], profile_users: dict[str, list[tuple[str, bool]]],
+         warnings: list[str]) -> Iterator[Resource]:
     # IAM's list calls return no tags; get_* does (moto lacks ListInstanceProfileTags).
+    kept_roles: set[str] = set()
     for page in iam.get_paginator("list_instance_profiles").paginate():
         for listed in page["InstanceProfiles"]:
             name = listed["InstanceProfileName"]
             got = _get_or_none(lambda name=name: iam.get_instance_profile(InstanceProfileName=name))
-            if got and _is_lab(got["InstanceProfile"].get("Tags"), wanted):
-                for role in got["InstanceProfile"]["Roles"]:
-                    yield Resource("profile-role", role["RoleName"], parent=name)
-                yield Resource("instance-profile", name)
+            if not got or not _is_lab(got["InstanceProfile"].get("Tags"), wanted):
+                continue
+            roles = [role["RoleName"] for role in got["InstanceProfile"]["Roles"]]
+            foreign = [i for i, lab in profile_users.get(name, []) if not lab]
+            if foreign:  # deleting it (or its role) would take the credentials of an instance that is not the lab's
+                kept_roles.update(roles)
+                warnings.append(f"instance profile {name} is tagged as the lab's but used by instance(s) "
+                                f"{', '.join(foreign)}, which are not: left alone, with its role(s) "
+                                f"{', '.join(roles) or '(none)'}; detach it from them first")
+                continue
+            for role in roles:
+                yield Resource("profile-role", role, parent=name)
+            yield Resource("instance-profile", name)
     for page in iam.get_paginator("list_roles").paginate():
         for listed in page["Roles"]:
             name = listed["RoleName"]
+            if name in kept_roles:
+                continue
             got = _get_or_none(lambda name=name: iam.get_role(RoleName=name))
             if not got or not _is_lab(got["Role"].get("Tags"), wanted):
                 continue
@@ -164,16 +200,41 @@ def _iam(iam, wanted: dict[str, str]) -> Iterator[Resource]:
                 for policy_name in inline["PolicyNames"]:
                     yield Resource("inline-policy", policy_name, parent=name)
             yield Resource("role", name)
+    yield from _users(iam, wanted)
+
+
+def _users(iam, wanted: dict[str, str]) -> Iterator[Resource]:
+    """Tagged IAM users and what blocks their deletion: access keys, a console password, policies."""
+    for page in iam.get_paginator("list_users").paginate():
+        for listed in page["Users"]:
+            name = listed["UserName"]
+            tags = _get_or_none(lambda name=name: iam.list_user_tags(UserName=name))
+            if not tags or not _is_lab(tags.get("Tags"), wanted):
+                continue
+            for keys in iam.get_paginator("list_access_keys").paginate(UserName=name):
+                for key in keys["AccessKeyMetadata"]:
+                    yield Resource("access-key", key["AccessKeyId"], parent=name)
+            if _get_or_none(lambda name=name: iam.get_login_profile(UserName=name)):
+                yield Resource("login-profile", "login-profile", parent=name)
+            for attached in iam.get_paginator("list_attached_user_policies").paginate(UserName=name):
+                for policy in attached["AttachedPolicies"]:
+                    yield Resource("user-managed-policy", policy["PolicyArn"], parent=name)
+            for inline in iam.get_paginator("list_user_policies").paginate(UserName=name):
+                for policy_name in inline["PolicyNames"]:
+                    yield Resource("user-inline-policy", policy_name, parent=name)
+            yield Resource("user", name)
 
 
 def find_lab_resources(clients: Clients, stack: str | None = None) -> SweepPlan:
     """Every live resource tagged lab=rolelab (and stack=`stack` if given), in deletion order."""
     wanted = _wanted(stack)
     account = clients("sts").get_caller_identity()["Account"]
-    found = [*_ec2(clients("ec2"), wanted), *_iam(clients("iam"), wanted)]
+    warnings: list[str] = []
+    ec2 = clients("ec2")
+    found = [*_ec2(ec2, wanted), *_iam(clients("iam"), wanted, _profile_users(ec2, wanted), warnings)]
     order = list(KINDS)
     found.sort(key=lambda r: order.index(r.kind))  # stable: keeps each role's attachments together
-    return SweepPlan(account, clients.region, stack, found)
+    return SweepPlan(account, clients.region, stack, found, warnings)
 
 
 # -- deleting --------------------------------------------------------------------------------------
@@ -190,11 +251,26 @@ def _actions(clients: Clients) -> dict[str, Callable[[Resource], object]]:
         "managed-policy": lambda r: iam.detach_role_policy(RoleName=r.parent, PolicyArn=r.id),
         "inline-policy": lambda r: iam.delete_role_policy(RoleName=r.parent, PolicyName=r.id),
         "role": lambda r: iam.delete_role(RoleName=r.id),
+        "access-key": lambda r: iam.delete_access_key(UserName=r.parent, AccessKeyId=r.id),
+        "login-profile": lambda r: iam.delete_login_profile(UserName=r.parent),
+        "user-managed-policy": lambda r: iam.detach_user_policy(UserName=r.parent, PolicyArn=r.id),
+        "user-inline-policy": lambda r: iam.delete_user_policy(UserName=r.parent, PolicyName=r.id),
+        "user": lambda r: iam.delete_user(UserName=r.id),
     }
 
 
+def _retry_dependency(budget: float, poll: float) -> tenacity.Retrying:
+    """A security group stays "in use" for a while after its instances terminate: retry DependencyViolation,
+    bounded by `budget` seconds (as `pulumi destroy` does), then report the last error."""
+    return tenacity.Retrying(
+        retry=tenacity.retry_if_exception(lambda e: isinstance(e, ClientError)
+                                          and e.response["Error"]["Code"] == "DependencyViolation"),
+        stop=tenacity.stop_after_delay(budget), wait=tenacity.wait_exponential(multiplier=0.5, max=poll),
+        reraise=True)
+
+
 def execute(clients: Clients, plan: SweepPlan, progress: Progress = lambda _: None,
-            wait_budget: float = 600.0, poll: float = 5.0) -> SweepResult:
+            wait_budget: float = 600.0, poll: float = 5.0, group_budget: float = GROUP_RETRY_BUDGET) -> SweepResult:
     """Delete the plan's resources in order; one failure is reported and the rest still tried."""
     account = clients("sts").get_caller_identity()["Account"]
     if (account, clients.region) != (plan.account, plan.region):
@@ -206,7 +282,10 @@ def execute(clients: Clients, plan: SweepPlan, progress: Progress = lambda _: No
     for kind in KINDS:
         for resource in plan.of(kind):
             try:
-                actions[kind](resource)
+                if kind == "security-group":
+                    _retry_dependency(group_budget, poll)(actions[kind], resource)
+                else:
+                    actions[kind](resource)
                 result.deleted.append(resource)
                 progress(f"deleted {kind} {resource.short}")
             except ClientError as error:
@@ -282,6 +361,7 @@ def _clients(args: argparse.Namespace) -> Clients:
         if args.region and args.region != outputs.region:
             raise UsageError(f"--region {args.region}: the local stack {outputs.stack!r} is in {outputs.region}; "
                              f"drop --region with --local")
+        local.require_lab_cloud(outputs)
         return operator_clients(outputs)
     if not args.region:
         raise UsageError("rolelab sweep: aws mode needs --region (e.g. --region us-east-1); "
@@ -304,7 +384,8 @@ def _confirm(plan: SweepPlan, confirm_account: str | None) -> None:
 
 def run(args: argparse.Namespace) -> int:
     clients = _clients(args)
-    plan = find_lab_resources(clients, args.stack)
+    with infra_errors("sweep: listing the lab's resources"):
+        plan = find_lab_resources(clients, args.stack)
     print(plan.render())
     if not plan.resources:
         return ExitStatus.OK

@@ -7,12 +7,17 @@ import json
 import logging
 import math
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
+from botocore.exceptions import ClientError, NoCredentialsError
+
 from labs.core import logs
-from labs.core.errors import ExitStatus, RolelabError, UsageError
+from labs.core.awserrors import ENDPOINT_ERRORS, NO_CREDENTIALS_FIX, api_error, endpoint_error
+from labs.core.errors import ExitStatus, InfraError, RolelabError, UsageError
+from labs.core.signals import stop_signals_interrupt
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -89,7 +94,7 @@ def build_parser() -> OneLineParser:
     plan.add_argument("--json", action="store_true", help="machine-readable resources and outputs")
     plan.set_defaults(func=cmd_plan)
 
-    local = sub.add_parser("local", help="the offline lab cloud: up, down, status")
+    local = sub.add_parser("local", help="the offline lab cloud: up, down, status, list")
     local_sub = local.add_subparsers(dest="local_command", required=True, parser_class=OneLineParser)
     up = local_sub.add_parser("up", help="apply the program to a local lab cloud (moto + IMDS + sshd)")
     _stack_flag(up)
@@ -98,6 +103,7 @@ def build_parser() -> OneLineParser:
     up.add_argument("--json", action="store_true", help="print the outputs as JSON")
     up.add_argument("--student", action="append", default=None,
                     help="on a running stack: repair only this student's lab (repeatable)")
+    up.add_argument("--wait", action="store_true", help="if another command holds the stack, wait for it")
     up.set_defaults(func=cmd_local_up)
     preview = local_sub.add_parser("preview", help="what `local up` would change on the running stack, drift "
                                                    "included; changes nothing")
@@ -108,7 +114,11 @@ def build_parser() -> OneLineParser:
     preview.set_defaults(func=cmd_local_preview)
     down = local_sub.add_parser("down", help="stop the lab cloud and every process it started; idempotent")
     _stack_flag(down)
+    down.add_argument("--wait", action="store_true", help="if another command holds the stack, wait for it")
     down.set_defaults(func=cmd_local_down)
+    listing = local_sub.add_parser("list", help="every local stack that is up (or orphaned), its hosts and health")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(func=cmd_local_list)
     status = local_sub.add_parser("status", help="the lab cloud's PID, endpoint, state and hosts")
     _stack_flag(status)
     status.add_argument("--json", action="store_true")
@@ -248,12 +258,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_local_up(args: argparse.Namespace) -> int:
-    from labs.program.config import DEFAULT_REGION
     from labs.provision import local
 
-    result = local.up(config_values(args), stack=args.stack or local.DEFAULT_STACK,
-                      region=args.region or DEFAULT_REGION,
-                      students=tuple(dict.fromkeys(args.student)) if args.student else None)
+    result = local.up(config_values(args), stack=args.stack or local.DEFAULT_STACK, region=args.region,
+                      wait=args.wait, students=tuple(dict.fromkeys(args.student)) if args.student else None)
     if args.json:
         print(result.outputs.to_json(), end="")
         return ExitStatus.OK
@@ -289,15 +297,37 @@ def cmd_local_preview(args: argparse.Namespace) -> int:
 
 
 def cmd_local_down(args: argparse.Namespace) -> int:
-    from labs.labcloud.paths import StackPaths
     from labs.provision import local
 
     stack = args.stack or local.DEFAULT_STACK
-    if not StackPaths.for_stack(stack).root.exists():
+    summary = local.down(stack, wait=args.wait)
+    if not summary.running and not summary.state_removed:
         print(f"stack {stack!r} is not up; nothing to do")
         return ExitStatus.OK
-    summary = local.down(stack)
-    print(f"stack {stack!r} down: {summary.describe()}; state removed")
+    print(f"stack {stack!r} down: {summary.describe()}" + ("; state removed" if summary.state_removed else ""))
+    return ExitStatus.OK
+
+
+def cmd_local_list(args: argparse.Namespace) -> int:
+    from labs.provision import local
+
+    listed = local.running_stacks()
+    if args.json:
+        print(json.dumps(listed, indent=2, default=str))
+        return ExitStatus.OK
+    if not listed:
+        print("no local stacks")
+    for info in listed:
+        if info["state"] != "up":
+            pids = ", ".join(str(p) for p in info.get("leftover_pids", []))
+            print(f"{info['stack']:<16} {info['state']:<9} " + (f"PIDs {pids}: " if pids else "") + info.get("hint", ""))
+            continue
+        hosts = info.get("hosts", [])
+        ready = sum(1 for h in hosts if h.get("state") == "ready")
+        print(f"{info['stack']:<16} up        lab cloud pid {info.get('pid')} ({info['health']}), "
+              f"{ready}/{len(hosts)} hosts ready" + (f", {info['region']}" if info.get("region") else ""))
+        for host in hosts:
+            print(f"  {host['instance_id']}  {host['state']:<8} ssh 127.0.0.1:{host['ssh_port']}")
     return ExitStatus.OK
 
 
@@ -353,6 +383,24 @@ def cmd_ssh(args: argparse.Namespace) -> int:
     return ExitStatus.OK  # not reached
 
 
+def check_report_paths(args: argparse.Namespace) -> None:
+    """--junit/--html are checked before any work: a run must not change the lab, then fail to write its report."""
+    from pathlib import Path
+
+    for flag in ("junit", "html"):
+        value = getattr(args, flag, None)
+        if not value:
+            continue
+        path = Path(value)
+        directory = path.parent if str(path.parent) else Path(".")
+        if path.is_dir():
+            raise UsageError(f"--{flag} {value}: is a directory; name a file, e.g. --{flag} {path / 'report'}")
+        if not directory.is_dir():
+            raise UsageError(f"--{flag} {value}: directory {directory} does not exist; create it or name another file")
+        if not os.access(directory, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+            raise UsageError(f"--{flag} {value}: not writable; name a file in a directory you can write to")
+
+
 def _emit(report, args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -375,6 +423,7 @@ def _lab_run(args: argparse.Namespace, outputs):
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    check_report_paths(args)
     outputs = resolve_outputs(args)
     with _lab_run(args, outputs) as run:
         run.verify()
@@ -382,6 +431,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_drill(args: argparse.Namespace) -> int:
+    check_report_paths(args)
     from labs.lesson.drills import DRILLS
 
     outputs = resolve_outputs(args)
@@ -393,12 +443,24 @@ def cmd_drill(args: argparse.Namespace) -> int:
     if unknown:
         raise UsageError(f"--student {unknown[0]!r}: no such student in stack {outputs.stack!r} "
                          f"(students: {', '.join(outputs.students())})")
-    with _lab_run(args, outputs) as run:
+    with _lab_run(args, outputs) as run, _drill_lock(outputs, args.name):
         run.drill((args.name,), students)
     return _emit(run.finish(), args)
 
 
+def _drill_lock(outputs, name: str):
+    """Local mode: a drill changes the stack's lab, so no other drill, up or down may run on it meanwhile."""
+    from contextlib import nullcontext
+
+    if outputs.mode != "local":
+        return nullcontext()
+    from labs.provision import local
+
+    return local.lock(outputs.stack, f"running drill {name}")
+
+
 def cmd_e2e(args: argparse.Namespace) -> int:
+    check_report_paths(args)
     from labs.app.e2e import run_e2e
     from labs.report.progress import Progress
 
@@ -427,6 +489,7 @@ def cmd_preflight(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    check_report_paths(args)
     from labs.app.demo import DEMO_STACK, run_demo
     from labs.program.config import DEFAULT_REGION
     from labs.provision.local import local_environment
@@ -533,6 +596,20 @@ def _pin_from_console(outputs, host):
     return replace(outputs, known_hosts=str(path))
 
 
+def aws_error(error: Exception) -> RolelabError:
+    """An AWS error nothing handled: no answer is infrastructure (3), no credentials is input (2), and an answer
+    (ClientError) is the account refusing something rolelab needed (3, with its code and message)."""
+    if isinstance(error, NoCredentialsError):
+        return UsageError(NO_CREDENTIALS_FIX)
+    if isinstance(error, ClientError):
+        code, message = api_error(error)
+        return InfraError(f"the AWS API refused {error.operation_name}: {code}: {message}; "
+                          "check the credentials' permissions and the region")
+    if isinstance(error, ENDPOINT_ERRORS):
+        return endpoint_error("AWS API", error)
+    raise error
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -541,18 +618,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = argv[:argv.index("--")] if "--" in argv else argv
     logs.rolelab_home()  # a relative ROLELAB_HOME becomes absolute here, once, before any process starts
     try:
-        args = parser.parse_args(argv)
-        args.remote = remote
-        logs.setup(verbose=args.verbose)
-        func: Callable[[argparse.Namespace], int] = args.func
-        return int(func(args))
+        with stop_signals_interrupt():  # SIGTERM/SIGHUP: the same cleanup as Ctrl-C, `finally` blocks run
+            args = parser.parse_args(argv)
+            args.remote = remote
+            logs.setup(verbose=args.verbose)
+            func: Callable[[argparse.Namespace], int] = args.func
+            return int(func(args))
     except RolelabError as error:
         logging.getLogger("rolelab").debug("error", exc_info=True)
         print(f"rolelab: error: {error}", file=sys.stderr)
         return int(error.exit_status)
-    except KeyboardInterrupt:
-        print("rolelab: interrupted", file=sys.stderr)
-        return int(ExitStatus.INTERRUPTED)
+    except (*ENDPOINT_ERRORS, NoCredentialsError, ClientError) as error:  # last resort: an AWS answer, or none
+        logging.getLogger("rolelab").debug("AWS error", exc_info=True)
+        mapped = aws_error(error)
+        print(f"rolelab: error: {mapped}", file=sys.stderr)
+        return int(mapped.exit_status)
+    except KeyboardInterrupt as error:
+        signum = getattr(error, "signum", signal.SIGINT)
+        print(f"rolelab: interrupted ({signal.Signals(signum).name})", file=sys.stderr)
+        return {signal.SIGTERM: ExitStatus.TERMINATED, signal.SIGHUP: ExitStatus.HANGUP}.get(
+            signum, ExitStatus.INTERRUPTED).value
     except Exception as error:  # noqa: BLE001 a bug: one line here, the traceback in the log
         logging.getLogger("rolelab").debug("error", exc_info=True)
         problem = logs.home_problem(error)

@@ -13,7 +13,9 @@ class ExitStatus(IntEnum):
     USAGE = 2  # bad flags, config, roster, outputs or state: fix the input
     UNREACHABLE = 3  # infrastructure did not answer (SSH, timeouts, lab cloud)
     INTERNAL = 70  # a bug in rolelab itself (EX_SOFTWARE); the log has the traceback
-    INTERRUPTED = 130
+    HANGUP = 129  # SIGHUP (the terminal went away): cleaned up as for Ctrl-C
+    INTERRUPTED = 130  # Ctrl-C (SIGINT)
+    TERMINATED = 143  # SIGTERM (e.g. `timeout`, CI cancelling a job): cleaned up as for Ctrl-C
 
 
 class RolelabError(Exception):

@@ -70,6 +70,18 @@ class CloudClient:
     def status(self) -> dict[str, Any]:
         return self.request("GET", "/status")
 
+    def moto_api(self, path: str, timeout: float = 10.0) -> bytes:
+        """GET one of moto's admin routes (/moto-api/...): closed to all but the holder of the control token."""
+        from labs.labcloud.gate import CONTROL_HEADER
+
+        info = self.info()
+        if info is None:
+            raise InfraError(f"the lab cloud of stack {self.paths.stack!r} is not running")
+        req = urllib.request.Request(require_loopback(info["endpoint"]) + path,
+                                     headers={CONTROL_HEADER: self.paths.control_token.read_text().strip()})
+        with urllib.request.urlopen(req, timeout=timeout) as response:
+            return response.read()
+
     # -- lifecycle ----------------------------------------------------------------------
 
     def start(self, region: str) -> dict[str, Any]:

@@ -1,42 +1,62 @@
-"""The lab cloud's request path: checks that run before moto sees a request.
+"""The lab cloud's request path: checks that run before moto sees a request (a WSGI middleware).
 
-A check takes the WSGI environ and returns None (let it through) or (status, body) to answer
-instead of moto. Checks run in order; the first refusal wins.
+A check is `check(environ) -> None | (status, body)`: None lets the request on, a tuple answers it
+("403 Forbidden", "why") and moto never sees it. Checks run in order and the first answer wins, so
+a new rule (say, exercise mode: a student's console user may only touch instances tagged with
+their own name) is one more function in the list `server.py` builds. A check must be cheap and
+must not consume the request body (`wsgi.input`) unless it puts it back.
+
+The hosts reach this endpoint (their aws CLI needs it): everything a host must not use is closed
+here, not by hoping nobody types the URL.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from http import HTTPStatus
+import hmac
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
-Check = Callable[[dict], "tuple[int, bytes] | None"]
-
-
-def gate(app, checks: list[Check]):
-    def gated(environ, start_response):
-        for check in checks:
-            refused = check(environ)
-            if refused is not None:
-                status, body = refused
-                start_response(f"{status} {HTTPStatus(status).phrase}",
-                               [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))])
-                return [body]
-        return app(environ, start_response)
-
-    return gated
+Answer = tuple[str, str] | tuple[str, str, str]  # (status, body) or (status, body, content type)
+Check = Callable[[dict[str, Any]], Answer | None]
+CONTROL_HEADER = "X-Rolelab-Control"  # carries the stack's control token (the CLI's side only)
 
 
-def gated_moto_server(checks: list[Check], ip_address: str = "127.0.0.1", port: int = 0):
-    """moto's ThreadedMotoServer, with the checks in front of its application."""
-    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
-    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-    from werkzeug.serving import make_server
+class Gate:
+    """A WSGI app that runs `checks` in order in front of `app`."""
 
-    class GatedMotoServer(ThreadedMotoServer):
-        def _server_entry(self) -> None:
-            app = gate(DomainDispatcherApplication(create_backend_app), checks)
-            self._server = make_server(self._ip_address, self._port, app, True, request_handler=MotoRequestHandler)
-            self._server_ready_event.set()
-            self._server.serve_forever()
+    def __init__(self, app: Callable, checks: Sequence[Check]):
+        self.app = app
+        self.checks = list(checks)
 
-    return GatedMotoServer(ip_address=ip_address, port=port, verbose=False)
+    def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
+        for check in self.checks:
+            answer = check(environ)
+            if answer is not None:
+                status, body, kind = (*answer, "text/plain; charset=utf-8")[:3]
+                data = body.encode()
+                start_response(status, [("Content-Type", kind), ("Content-Length", str(len(data)))])
+                return [data]
+        return self.app(environ, start_response)
+
+
+def moto_admin_needs_token(token: str) -> Check:
+    """moto's admin routes (/moto-api: a dump of every account's state with every secret key, reset, the
+    dashboard) answer only a request carrying the stack's control token, which no host has."""
+    header = "HTTP_" + CONTROL_HEADER.upper().replace("-", "_")
+
+    def check(environ: dict[str, Any]) -> Answer | None:
+        path = environ.get("PATH_INFO", "")
+        if not (path.startswith("/moto-api") or path == "/favicon.ico"):
+            return None
+        if hmac.compare_digest(environ.get(header, "").encode(), token.encode()):
+            return None
+        return ("403 Forbidden", "moto's admin API is closed to everything but rolelab's control channel\n")
+
+    return check
+
+
+def no_builtin_imds(environ: dict[str, Any]) -> Answer | None:
+    """moto's own instance metadata (fixed fake credentials) is not the lab's: each host has its own IMDS."""
+    if environ.get("PATH_INFO", "").startswith(("/latest/meta-data", "/latest/api/")):
+        return ("404 Not Found", "no instance metadata here: a host's IMDS is AWS_EC2_METADATA_SERVICE_ENDPOINT\n")
+    return None

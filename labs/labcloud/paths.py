@@ -58,6 +58,10 @@ class StackPaths:
         return self.root / "operator-credentials"
 
     @property
+    def control_token(self) -> Path:  # 0600: opens moto's admin routes (labs.labcloud.gate); no host has it
+        return self.root / "control-token"
+
+    @property
     def outputs(self) -> Path:
         return self.root / "outputs.json"
 
@@ -83,6 +87,10 @@ class StackPaths:
     @property
     def cloud_log(self) -> Path:
         return self.root.parent.parent / "logs" / f"cloud-{self.stack}.log"
+
+    @property
+    def lock_file(self) -> Path:  # outside the stack dir: it outlives a removed (or deleted) state
+        return self.root.parent.parent / "locks" / f"{self.stack}.lock"
 
     def host_dir(self, instance_id: str) -> Path:
         return self.hosts / instance_id

@@ -181,3 +181,28 @@ def ssh_banner(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> str 
         return None
     line = data.split(b"\r\n", 1)[0].decode(errors="replace")
     return line if line.startswith("SSH-2.0-") else None
+
+
+def stack_processes(stacks_dir: Path) -> dict[str, list[PidRecord]]:
+    """Every lab cloud and sshd of the stacks under `stacks_dir`, found by their command lines, not by
+    PID records: they name the stack's state directory (the cloud: `--state-dir <stacks_dir>/S`; an sshd:
+    `-f <stacks_dir>/S/hosts/<id>/sshd_config`), so a stack whose state was deleted is still found.
+    Each record's marker is that path, so `is_ours` and `stop_pid` keep working on them."""
+    found: dict[str, list[PidRecord]] = {}
+    prefix = str(stacks_dir) + "/"
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        words = cmdline(int(entry)).split()  # sshd rewrites its title into one space-separated string
+        for flag, role in (("--state-dir", "cloud"), ("-f", "sshd")):
+            if flag not in words[:-1] or (role == "cloud") != ("labs.labcloud.server" in words):
+                continue
+            path = words[words.index(flag) + 1]
+            if not path.startswith(prefix):
+                continue
+            stack, _, rest = path[len(prefix):].partition("/")
+            if (role == "cloud" and not rest) or (role == "sshd" and rest.endswith("/sshd_config")):
+                record = PidRecord(int(entry), path, role)
+                if is_ours(record):
+                    found.setdefault(stack, []).append(record)
+    return found

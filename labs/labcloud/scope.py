@@ -36,7 +36,7 @@ def _params(environ: dict) -> dict[str, str]:
     return params
 
 
-def _denied(service: str, user_arn: str, action: str, why: str) -> tuple[int, bytes]:
+def _denied(service: str, user_arn: str, action: str, why: str) -> tuple[str, str, str]:
     message = escape(f"User: {user_arn} is not authorized to perform: {service}:{action} ({why})")
     if service == "ec2":
         body = (f"<Response><Errors><Error><Code>UnauthorizedOperation</Code><Message>{message}</Message></Error>"
@@ -44,11 +44,12 @@ def _denied(service: str, user_arn: str, action: str, why: str) -> tuple[int, by
     else:
         body = (f"<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>{message}</Message>"
                 f"</Error><RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>")
-    return 403, body.encode()
+    return "403 Forbidden", body, "text/xml"
 
 
 class ConsoleScope:
-    """A request check (labs/labcloud/gate.py): None lets the request through, (status, XML body) refuses it."""
+    """A request check (labs/labcloud/gate.py): None lets the request through; (status, XML body, type) refuses it
+    with the error AWS would give (UnauthorizedOperation for EC2, AccessDenied for IAM)."""
 
     def __init__(self, account_id: str, region: str):
         from moto.ec2.models import ec2_backends
@@ -80,7 +81,7 @@ class ConsoleScope:
             return None
         return next((t["value"] for t in instance.get_tags() if t["key"] == STUDENT_TAG), "")
 
-    def __call__(self, environ: dict) -> tuple[int, bytes] | None:
+    def __call__(self, environ: dict) -> tuple[str, str, str] | None:
         console = self._console(environ)
         if console is None:
             return None

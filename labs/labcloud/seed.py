@@ -55,6 +55,8 @@ def seed(clients) -> None:
     iam, s3, logs = clients("iam"), clients("s3"), clients("logs")
     for user in SEED_USERS:
         iam.create_user(UserName=user, Tags=[{"Key": "lab", "Value": "rolelab-seed"}])
-    s3.create_bucket(Bucket=SEED_BUCKET)
+    # S3 refuses a bucket without a LocationConstraint outside us-east-1 (and with one inside it).
+    where = {} if clients.region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": clients.region}}
+    s3.create_bucket(Bucket=SEED_BUCKET, **where)
     s3.put_object(Bucket=SEED_BUCKET, Key="welcome.txt", Body=b"Roles, not keys.\n")
     logs.create_log_group(logGroupName=SEED_LOG_GROUP)

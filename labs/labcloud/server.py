@@ -11,6 +11,7 @@ import argparse
 import json
 import logging
 import os
+import secrets
 import signal
 import sys
 import threading
@@ -29,6 +30,34 @@ def _enforce_iam_before_moto_loads() -> None:
         os.environ.pop(name, None)
 
 
+class GatedMotoServer:
+    """moto's WSGI app behind the gate (labs.labcloud.gate), on a free loopback port, in a thread."""
+
+    def __init__(self, checks):
+        self.checks = checks
+
+    def start(self) -> None:
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+        from werkzeug.serving import make_server
+
+        from labs.labcloud.gate import Gate
+
+        app = Gate(DomainDispatcherApplication(create_backend_app), self.checks)
+        self._server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
+        threading.Thread(target=self._server.serve_forever, name="moto", daemon=True).start()
+
+    def get_host_and_port(self) -> tuple[str, int]:
+        host, port = self._server.server_address[:2]
+        return str(host), port
+
+
+def write_private(path: Path, text: str) -> None:
+    """Mode 0600 from the first byte."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+
+
 class LabCloud:
     def __init__(self, state_dir: Path, stack: str, region: str):
         from labs.labcloud.paths import StackPaths
@@ -41,23 +70,24 @@ class LabCloud:
     def start(self) -> dict:
         from labs.labcloud.aws_clients import ClientFactory
         from labs.labcloud.control import ControlServer
+        from labs.labcloud.gate import moto_admin_needs_token, no_builtin_imds
         from labs.labcloud.hosts import HostManager
         from labs.labcloud.metadata import CredentialMinter
+        from labs.labcloud.scope import ConsoleScope
         from labs.labcloud.seed import bootstrap_operator, seed
 
         log = logging.getLogger("rolelab.cloud")
-        from labs.labcloud.gate import gated_moto_server
-        from labs.labcloud.scope import ConsoleScope
-
-        self.checks: list = []  # filled once moto's backends exist (a check may read them)
-        self.moto = gated_moto_server(self.checks)
+        token = secrets.token_urlsafe(32)
+        write_private(self.paths.control_token, token)  # before moto listens: only the CLI can read it
+        # exercise mode: a student's console touches only that student's instances and roles
+        self.moto = GatedMotoServer([moto_admin_needs_token(token), no_builtin_imds,
+                                     ConsoleScope(ACCOUNT_ID, self.region)])
         self.moto.start()
         host, port = self.moto.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"
         operator = bootstrap_operator(ACCOUNT_ID)
         operator.write(self.paths.operator_credentials)
         seed(ClientFactory(self.endpoint, self.region, operator.access_key_id, operator.secret_access_key))
-        self.checks.append(ConsoleScope(ACCOUNT_ID, self.region))
         self.minter = CredentialMinter(ACCOUNT_ID, self.region)
         self.hosts = HostManager(ACCOUNT_ID, self.region, self.endpoint, self.paths.hosts, self.paths.pids,
                                  self.minter)

@@ -20,10 +20,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from labs.core import outputs as lab_outputs
-from labs.core.errors import InfraError, RolelabError, UsageError
+from labs.core.errors import ConfigError, InfraError, RolelabError, UsageError
+from labs.core.signals import shielded
 from labs.labcloud.client import ClientFactory, CloudClient, OperatorCredentials, find_sshd, warm_clients
+from labs.labcloud.locks import stack_lock
 from labs.labcloud.paths import DEFAULT_STACK, StackPaths
-from labs.labcloud.procs import PidRecord, is_ours, wait_for
+from labs.labcloud.procs import PidRecord, is_ours, stack_processes, stop_pid, wait_for
 from labs.program import config as lab_config
 
 log = logging.getLogger("rolelab.local")
@@ -65,9 +67,21 @@ def effective_config(values: Mapping[str, str], public_key: str = "") -> dict[st
     return filled
 
 
+def offline_regions() -> list[str]:
+    """The lab cloud emulates the commercial partition only (ARNs `arn:aws:`; moto's other partitions lack the
+    managed policies and AMI parameters the lesson needs)."""
+    import boto3
+
+    return boto3.session.Session().get_available_regions("ec2", partition_name="aws")
+
+
 def validate(values: Mapping[str, str], stack: str, region: str) -> lab_config.LabConfig:
     """Exit-2 checks that need no process: runs before anything is started or written."""
     parsed = lab_config.parse(effective_config(values, PLACEHOLDER_KEY), region=region, stack=stack)
+    if region not in offline_regions():
+        raise ConfigError("region", region, "the offline lab cloud emulates the aws partition only "
+                                     "(not aws-cn, aws-us-gov or aws-iso*)",
+                          "use a commercial region such as us-east-1 or eu-west-1, or aws mode")
     if parsed.ssh_cidr not in (LOCAL_SSH_CIDR, "127.0.0.0/8"):
         raise UsageError(f"rolelab:sshCidr = {parsed.ssh_cidr!r}: local hosts listen on loopback only; "
                          f"leave sshCidr unset in local mode (it is {LOCAL_SSH_CIDR})")
@@ -75,17 +89,29 @@ def validate(values: Mapping[str, str], stack: str, region: str) -> lab_config.L
     return parsed
 
 
-def up(values: Mapping[str, str], stack: str = DEFAULT_STACK, region: str = lab_config.DEFAULT_REGION,
-       students: tuple[str, ...] | None = None) -> UpResult:
-    """Bring the stack up; on a running stack, converge it to the config (and repair drift), only for
-    `students` when given."""
+def lock(stack: str, doing: str, wait: bool = False):
+    """The stack's lock (see labs.labcloud.locks): one up, down, drill or demo on a stack at a time."""
+    return stack_lock(StackPaths.for_stack(stack), doing, wait)
+
+
+def up(values: Mapping[str, str], stack: str = DEFAULT_STACK, region: str | None = None,
+       wait: bool = False, students: tuple[str, ...] | None = None) -> UpResult:
+    """region None: us-east-1 for a new stack, whatever the running stack has for an existing one.
+    wait: if another command holds the stack, wait for it rather than refuse. On a running stack,
+    converge it to the config and repair drift (only for `students` when given)."""
     local_environment()
+    validate(values, stack, region or lab_config.DEFAULT_REGION)
+    with lock(stack, "being brought up", wait):
+        return _up(values, stack, region, students)
+
+
+def _up(values: Mapping[str, str], stack: str, region: str | None, students: tuple[str, ...] | None) -> UpResult:
     started = time.monotonic()
     paths = StackPaths.for_stack(stack)
-    validate(values, stack, region)
     client = CloudClient(paths)
     if client.alive() and paths.outputs.exists():
-        return _converge(paths, values, started, students)
+        return _converge(paths, values, started, students, region)
+    region = region or lab_config.DEFAULT_REGION
     if paths.root.exists():
         down(stack)  # leftovers of a crashed or half-made stack
     try:
@@ -121,9 +147,11 @@ def up(values: Mapping[str, str], stack: str = DEFAULT_STACK, region: str = lab_
                                         operator.secret_access_key), outputs, paths.root)
         paths.outputs.write_text(outputs.to_json())
         paths.config.write_text(json.dumps({"values": dict(values), "region": region}, indent=2))
-    except BaseException:
-        log.exception("local up failed; tearing the stack down")
-        down(stack)
+    except BaseException as error:
+        # Shielded from the first moment: a second Ctrl-C must not leave a half stack behind.
+        with shielded(f"tearing down the half-made stack {stack!r}", announce=isinstance(error, KeyboardInterrupt)):
+            log.exception("local up failed; tearing the stack down")
+            down(stack)
         raise
     return UpResult(outputs, time.monotonic() - started)
 
@@ -176,15 +204,15 @@ def _run_converging(paths: StackPaths, values: Mapping[str, str], region: str, d
 
 
 def _converge(paths: StackPaths, values: Mapping[str, str], started: float,
-              students: tuple[str, ...] | None) -> UpResult:
+              students: tuple[str, ...] | None, region: str | None = None) -> UpResult:
     """`up` on a running stack: the program's changes in place (when the config changed), then drift put back."""
     from labs.provision import converge
 
     recorded = paths.recorded_config()
     outputs = read_outputs(paths.stack)
-    if recorded.get("region", outputs.region) != outputs.region:
-        raise UsageError(f"stack {paths.stack!r} runs in {outputs.region}; another region is another lab cloud: "
-                         f"`rolelab local down --stack {paths.stack}` first")
+    if region and region != recorded.get("region", outputs.region):
+        raise UsageError(f"--region {region}: stack {paths.stack!r} is already up in {outputs.region}; "
+                         f"run `rolelab local down --stack {paths.stack}` first, or use another --stack")
     operator = operator_for(paths, outputs)
     done: list[str] = []
     if converge.config_changes(recorded["values"], values):
@@ -256,39 +284,122 @@ def read_outputs(stack: str = DEFAULT_STACK) -> lab_outputs.LabOutputs:
 class DownSummary:
     running: list[PidRecord]  # what was alive when down began
     killed: list[PidRecord]  # what had to be signalled by PID (after a crash, or a stuck stop)
+    found: list[PidRecord] = field(default_factory=list)  # alive with no PID record: found by command line
+    state_removed: bool = False
 
     def describe(self) -> str:
         if not self.running:
             return "nothing was running"
         hosts = sum(1 for r in self.running if r.role == "sshd")
-        text = f"lab cloud and {hosts} host(s) stopped"
-        return text + (f", {len(self.killed)} by recorded PID" if self.killed else "")
+        clouds = sum(1 for r in self.running if r.role == "cloud")
+        text = f"{'lab cloud and ' if clouds else ''}{hosts} host(s) stopped"
+        recorded = [r for r in self.killed if r not in self.found]
+        if recorded:
+            text += f", {len(recorded)} by recorded PID"
+        if self.found:
+            pids = ", ".join(f"{r.role} {r.pid}" for r in self.found)
+            text += f", {len(self.found)} found by command line with no PID record ({pids})"
+        return text
 
 
-def down(stack: str = DEFAULT_STACK) -> DownSummary:
-    """Stop the lab cloud and anything it started (by recorded PID), then remove the state. Idempotent."""
+def unrecorded(paths: StackPaths) -> list[PidRecord]:
+    """The stack's processes that its PID records do not name: its state was deleted, or a record is torn."""
+    recorded = {r.pid for _, r in PidRecord.read_all(paths.pids)}
+    return [r for r in stack_processes(paths.root.parent).get(paths.stack, []) if r.pid not in recorded]
+
+
+def down(stack: str = DEFAULT_STACK, wait: bool = False) -> DownSummary:
+    """Stop the lab cloud and anything it started, by PID (recorded, else found by the state directory in
+    their command lines), then remove the state. Idempotent. Shielded: a Ctrl-C meanwhile is noted, not obeyed."""
     paths = StackPaths.for_stack(stack)
-    if not paths.root.exists():
+    if not paths.root.exists() and not unrecorded(paths):
         return DownSummary([], [])
+    with lock(stack, "being taken down", wait), shielded(f"stopping stack {stack!r}"):
+        return _down(paths)
+
+
+def _down(paths: StackPaths) -> DownSummary:
     running = [r for _, r in PidRecord.read_all(paths.pids) if is_ours(r)]
-    killed = CloudClient(paths).stop()
-    leftovers = [r for _, r in PidRecord.read_all(paths.pids) if is_ours(r)]
+    found = unrecorded(paths)
+    killed = CloudClient(paths).stop() if paths.root.exists() else []
+    # What no record names (a deleted state, a torn cloud.json): sshds before their cloud, by PID.
+    for record in sorted(unrecorded(paths), key=lambda r: r.role == "cloud"):
+        if stop_pid(record):
+            killed.append(record)
+    leftovers = [r for _, r in PidRecord.read_all(paths.pids) if is_ours(r)] + unrecorded(paths)
     if leftovers:
         raise InfraError(f"could not stop PIDs {', '.join(str(r.pid) for r in leftovers)}; stop them and retry")
+    removed = paths.root.exists()
     shutil.rmtree(paths.root, ignore_errors=True)
-    return DownSummary(running, killed)
+    return DownSummary(running + found, killed, found, removed)
 
 
 def status(stack: str = DEFAULT_STACK) -> dict[str, Any]:
     paths = StackPaths.for_stack(stack)
     client = CloudClient(paths)
     if not paths.root.exists():
+        orphans = unrecorded(paths)
+        if orphans:
+            return {"stack": stack, "state": "orphaned", "leftover_pids": [r.pid for r in orphans],
+                    "hint": f"its state directory is gone but {len(orphans)} process(es) run on; "
+                            f"run `rolelab local down --stack {stack}`"}
         return {"stack": stack, "state": "down"}
     if not client.alive():
-        records = [r.pid for _, r in PidRecord.read_all(paths.pids) if is_ours(r)]
+        records = [r.pid for _, r in PidRecord.read_all(paths.pids) if is_ours(r)] + [r.pid for r in unrecorded(paths)]
         return {"stack": stack, "state": "crashed", "state_dir": str(paths.root), "leftover_pids": records,
                 "hint": f"run `rolelab local down --stack {stack}` to clean up"}
     return {"state": "up", **client.status()}
+
+
+def running_stacks() -> list[dict[str, Any]]:
+    """Every stack with a state directory or a process: its state, hosts and health (short timeouts)."""
+    root = StackPaths.for_stack(DEFAULT_STACK).root.parent
+    listed = []
+    for name in sorted(set(stacks()) | set(stack_processes(root))):
+        client = CloudClient(StackPaths.for_stack(name))
+        if not client.alive():
+            listed.append(status(name))
+            continue
+        try:
+            listed.append({"state": "up", "health": "ok",
+                           **client.request("GET", "/status", timeout=HEALTH_TIMEOUT)})
+        except InfraError:
+            listed.append({"stack": name, "state": "up", "health": f"no answer in {HEALTH_TIMEOUT:.0f} s",
+                           "pid": (client.info() or {}).get("pid"), "hosts": []})
+    return listed
+
+
+HEALTH_TIMEOUT = 2.0
+
+
+def require_lab_cloud(outputs: lab_outputs.LabOutputs) -> None:
+    """Local mode: the lab cloud answers, or nothing is judged (a dead or stopped cloud is infrastructure,
+    exit 3, not a lab that is wrong). Its control /health when the stack's state is here, else the endpoint."""
+    if outputs.mode != "local":
+        return
+    paths = StackPaths.for_stack(outputs.stack)
+    fix = (f"`rolelab local status --stack {outputs.stack}`, then `rolelab local down --stack {outputs.stack}` "
+           f"and `up` again")
+    client = CloudClient(paths)
+    info = client.info()
+    if info is not None and info.get("endpoint") == outputs.endpoint:
+        try:
+            if client.request("GET", "/health", timeout=HEALTH_TIMEOUT).get("ok"):
+                return
+        except InfraError:
+            pass
+        raise InfraError(f"the lab cloud of stack {outputs.stack!r} does not answer (pid {info.get('pid')}, "
+                         f"{HEALTH_TIMEOUT:.0f} s); nothing was checked: {fix}")
+    import urllib.error
+    import urllib.request
+
+    try:
+        urllib.request.urlopen(outputs.endpoint + "/", timeout=HEALTH_TIMEOUT).close()
+    except urllib.error.HTTPError:
+        return  # it answered (a refusal is an answer)
+    except OSError as error:
+        raise InfraError(f"the lab cloud at {outputs.endpoint} does not answer ({error}); nothing was checked: "
+                         f"{fix}") from None
 
 
 def stacks() -> list[str]:
@@ -296,4 +407,4 @@ def stacks() -> list[str]:
     return sorted(p.name for p in root.iterdir() if p.is_dir()) if root.exists() else []
 
 
-__all__ = ["up", "down", "status", "read_outputs", "stacks", "UpResult", "wait_for"]
+__all__ = ["up", "down", "lock", "status", "running_stacks", "read_outputs", "stacks", "UpResult", "wait_for"]

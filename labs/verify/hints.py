@@ -66,6 +66,14 @@ def _outcome_hint(finding: Finding) -> str:
     return ""
 
 
+def imds_silence_is_unreachable(findings: list[Finding]) -> list[Finding]:
+    """A host whose IMDS did not answer at all is infrastructure (exit 3), not a wrong lab: its IMDS
+    findings, and the NoCredentials that silence explains, become unreachable, the IMDS hint kept."""
+    silent = {f.host.label for f in findings if f.status is Status.FAIL and f.observed.startswith("IMDS unreachable")}
+    return [replace(f, status=Status.UNREACHABLE) if f.status is Status.FAIL and f.host.label in silent
+            and f.hint == IMDS_HINT else f for f in findings]
+
+
 def explain(findings: list[Finding], outputs: LabOutputs, operator: Clients | None) -> list[Finding]:
     """Findings with hints from the cause. Reads the account only for students with a failure
     the hosts answered; a failure to read keeps the observation's hint."""
@@ -74,6 +82,7 @@ def explain(findings: list[Finding], outputs: LabOutputs, operator: Clients | No
     silent = {f.host.label for f in findings if observed_hint(f) == IMDS_HINT}
     findings = [f.with_hint(IMDS_HINT) if f.status is Status.FAIL and f.host.label in silent
                 and f.observed.split(";")[0] == "NoCredentials" else f for f in findings]
+    findings = imds_silence_is_unreachable(findings)
     failing = {f.student for f in findings if f.status is Status.FAIL and f.observed != "host key mismatch"
                and not (f.check == "nothing-stored")}
     if not failing or operator is None:

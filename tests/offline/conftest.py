@@ -49,8 +49,9 @@ def host_status(outputs: LabOutputs, host: HostRecord) -> dict:
     return next(h for h in cloud(outputs).status()["hosts"] if h["instance_id"] == host.instance_id)
 
 
-def our_processes() -> set[int]:
-    marker = str(rolelab_home()).encode()
+def our_processes(home: Path | None = None) -> set[int]:
+    """Live processes whose command line names `home` (default: the session's ROLELAB_HOME)."""
+    marker = str(home or rolelab_home()).encode()
     found = set()
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:

@@ -134,6 +134,9 @@ CASES: list[Case] = [
     case("ttl-plus", "plan", "-c", "ttlHours=+5", names="rolelab:ttlHours"),
     case("role-name-unicode", "plan", "-c", "roleName=Rôle", names="rolelab:roleName"),
     case("value-huge", "plan", "-c", "roleName=" + "x" * 100_000, names="rolelab:roleName"),
+    case("region-china-offline", "local", "up", "--region", "cn-north-1", names="rolelab:region = 'cn-north-1'"),
+    case("region-gov-offline", "demo", "-q", "--region", "us-gov-west-1", names="rolelab:region = 'us-gov-west-1'"),
+    case("region-iso-offline", "local", "up", "--region", "us-isob-east-1", names="rolelab:region"),
     # -- rosters ---------------------------------------------------------------------------------
     case("roster-missing", "plan", "--roster", "{in}/nobody.txt", names="--roster {in}/nobody.txt"),
     case("roster-empty", "local", "up", "--roster", "{in}/r.txt", names="--roster {in}/r.txt",
@@ -242,6 +245,12 @@ CASES: list[Case] = [
          home_at="/proc/rolelab-badin"),
     case("home-under-a-file", "demo", "-q", names="ROLELAB_HOME {in}/file/home", home_at="{in}/file/home",
          files={"file": "a regular file\n"}),
+    # -- report paths: checked before any work (a demo must not run, then fail to write its page) ---------
+    case("demo-html-no-dir", "demo", "-q", "--html", "{in}/nodir/class.html", names="--html {in}/nodir/class.html"),
+    case("verify-junit-no-dir", "verify", "-q", "--local", "--stack", "nope", "--junit", "{in}/nodir/r.xml",
+         names="--junit {in}/nodir/r.xml"),
+    case("drill-html-is-dir", "drill", "attach-role", "-q", "--local", "--html", "{in}", names="--html {in}"),
+    case("e2e-junit-no-dir", "e2e", "--stack", "x", "--junit", "{in}/nodir/r.xml", names="--junit {in}/nodir/r.xml"),
     # -- commands and flags ----------------------------------------------------------------------
     case("subcommand-unknown", "nosuch", names="'nosuch'"),
     case("flag-unknown", "plan", "--nosuch", names="--nosuch"),
@@ -269,6 +278,8 @@ CASES: list[Case] = [
          lab=True),
     case("lab-up-with-other-config", "local", "up", "--stack", LAB_STACK, "-c", "students=2",
          names=f"stack '{LAB_STACK}' is already up", lab=True),
+    case("lab-up-other-region", "local", "up", "--stack", LAB_STACK, "--region", "eu-west-1",
+         names="--region eu-west-1", lab=True),
     case("lab-sweep-other-region", "sweep", "--local", "--stack", LAB_STACK, "--region", "eu-west-1",
          names="--region eu-west-1", lab=True),
     case("lab-identity-world-readable", "verify", "-q", "--local", "--stack", LAB_STACK, "-i", "{in}/id_ed25519",

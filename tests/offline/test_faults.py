@@ -4,23 +4,26 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from labs.cli.main import main
 from labs.core.outputs import LabOutputs
 from labs.labcloud.paths import StackPaths
-from labs.labcloud.procs import PidRecord, cmdline, descendants, wait_for
+from labs.labcloud.procs import PidRecord, cmdline, descendants, is_ours, wait_for
 from labs.provision import local
 from labs.remote.openssh import openssh_argv
-from tests.offline.conftest import cloud, host_status, ours_listening, stack_up
+from tests.offline.conftest import cloud, host_status, our_processes, ours_listening, stack_up
 
 STACK = "faults"
+PROJECT_DIR = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -83,9 +86,10 @@ def test_imds_down_or_slow_points_at_imds_not_iam(lab, capsys, mode):
         code, report = verify(capsys, "--settle", "0")
     finally:
         cloud(lab).request("POST", "/faults/imds", {"instance_id": host.instance_id, "mode": "up"})
-    assert code == 1
+    assert code == 3, "IMDS not answering is infrastructure, as a silent sshd is"
     failed = [r for r in report["results"] if r["status"] != "pass"]
     assert {(r["student"], r["host"]) for r in failed} == {("student02", "with-role")}
+    assert {r["status"] for r in failed} == {"unreachable"}
     credentials = next(r for r in failed if r["check"] == "imds-credentials")
     assert credentials["observed"].startswith("IMDS unreachable")
     listing = next(r for r in failed if r["check"] == "iam-list-users")
@@ -158,3 +162,114 @@ def test_a_killed_lab_cloud_is_cleaned_up_by_recorded_pid():
     assert not any("sleep 60" in cmdline(int(p)) for p in os.listdir("/proc") if p.isdigit())
     assert not paths.root.exists()
 
+
+
+# -- signals: SIGTERM, SIGHUP and a second Ctrl-C clean up as the first Ctrl-C does ---------------------
+
+
+def start_cli(home, *argv: str) -> tuple[subprocess.Popen, object]:
+    """The real CLI in a ROLELAB_HOME of its own (so every process it starts is attributable); stderr to a file."""
+    stderr = home / "stderr.txt"
+    env = dict(os.environ, ROLELAB_HOME=str(home / "rolelab"))
+    process = subprocess.Popen([sys.executable, "-m", "labs.cli", *argv], env=env, stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, stderr=stderr.open("w"), cwd=PROJECT_DIR)
+    return process, stderr
+
+
+def stack_dir(home, stack: str):
+    return home / "rolelab" / "stacks" / stack
+
+
+@pytest.mark.parametrize(("argv", "ready", "sig", "code"), [
+    (("demo", "-q", "--stack", "sigdemo"), "outputs.json", signal.SIGTERM, 143),  # mid-verify
+    (("local", "up", "--stack", "sigup"), "cloud.json", signal.SIGTERM, 143),  # mid-program
+    (("local", "up", "--stack", "sighup"), "cloud.json", signal.SIGHUP, 129),
+], ids=["demo-sigterm", "local-up-sigterm", "local-up-sighup"])
+def test_sigterm_and_sighup_stop_the_whole_stack_like_ctrl_c(tmp_path, argv, ready, sig, code):
+    process, stderr = start_cli(tmp_path, *argv)
+    stack = argv[argv.index("--stack") + 1]
+    try:
+        assert wait_for(lambda: (stack_dir(tmp_path, stack) / ready).exists() or process.poll() is not None, 60)
+        assert process.poll() is None, stderr.read_text()
+        process.send_signal(sig)
+        process.wait(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == code, stderr.read_text()
+    assert not our_processes(tmp_path / "rolelab"), "a process of the stack is still running"
+    assert not stack_dir(tmp_path, stack).exists(), "the stack's state was left: a rerun would say it exists"
+
+
+def test_a_second_ctrl_c_during_the_cleanup_of_local_up_is_ignored_and_nothing_is_left(tmp_path):
+    process, stderr = start_cli(tmp_path, "local", "up", "--stack", "twice")
+    try:
+        assert wait_for(lambda: (stack_dir(tmp_path, "twice") / "cloud.json").exists(), 60), stderr.read_text()
+        process.send_signal(signal.SIGINT)
+        assert wait_for(lambda: "second Ctrl-C is ignored" in stderr.read_text(), 10), stderr.read_text()
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 130, stderr.read_text()
+    assert "SIGINT ignored" in stderr.read_text()
+    assert not our_processes(tmp_path / "rolelab"), "a process of the stack is still running"
+    assert not stack_dir(tmp_path, "twice").exists(), "a half stack directory was left"
+
+
+# -- the lab cloud itself down or frozen: exit 3 before anything is judged -----------------------------
+
+
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGSTOP], ids=["killed", "stopped"])
+def test_a_dead_or_frozen_lab_cloud_is_exit_3_in_one_line_for_verify_drills_and_sweep(capsys, how):
+    stack = "deadcloud"
+    with stack_up(stack):
+        pid = next(r.pid for _, r in PidRecord.read_all(StackPaths.for_stack(stack).pids) if r.role == "cloud")
+        os.kill(pid, how)
+        try:
+            for argv in (["verify", "--quiet"], ["drill", "detach-policy", "--quiet"], ["sweep"]):
+                started = time.monotonic()
+                code = main([*argv, "--local", "--stack", stack])
+                err = capsys.readouterr().err.strip().splitlines()
+                assert code == 3, (argv, err)
+                assert len(err) == 1 and "lab cloud" in err[0] and "local down" in err[0], (argv, err)
+                assert time.monotonic() - started < 10, f"{argv} took {time.monotonic() - started:.0f} s"
+        finally:
+            os.kill(pid, signal.SIGCONT)
+
+
+# -- a stack whose state is gone or torn: its processes are found by their command lines ----------------
+
+
+def test_a_deleted_state_directory_is_found_listed_and_stopped_by_pid(capsys):
+    stack = "rmstate"
+    outputs = local.up({}, stack=stack).outputs
+    paths = StackPaths.for_stack(stack)
+    records = [r for _, r in PidRecord.read_all(paths.pids)]
+    try:
+        shutil.rmtree(paths.root)  # rm -rf $ROLELAB_HOME/stacks/S under a running stack
+        assert local.status(stack)["state"] == "orphaned"
+        assert main(["local", "list"]) == 0
+        listed = [line for line in capsys.readouterr().out.splitlines() if line.startswith(stack)]
+        assert listed and "orphaned" in listed[0] and f"local down --stack {stack}" in listed[0], listed
+        assert main(["local", "down", "--stack", stack]) == 0
+        said = capsys.readouterr().out
+        assert "nothing to do" not in said and "3 found by command line" in said, said
+    finally:
+        local.down(stack)
+    assert not any(is_ours(r) for r in records), "a process of the stack is still running"
+    ports = [h.port for h in outputs.hosts] + [int(outputs.endpoint.rsplit(":", 1)[1])]
+    assert not ours_listening(set(ports))
+
+
+def test_a_torn_cloud_pid_record_does_not_let_down_leave_the_cloud_running():
+    stack = "tornpid"
+    local.up({}, stack=stack)
+    paths = StackPaths.for_stack(stack)
+    cloud_record = next(r for _, r in PidRecord.read_all(paths.pids) if r.role == "cloud")
+    try:
+        (paths.pids / "cloud.json").write_text('{"pid": ')
+        summary = local.down(stack)
+        assert [r.pid for r in summary.found] == [cloud_record.pid], summary.describe()
+    finally:
+        local.down(stack)
+    assert not is_ours(cloud_record), "down reported the stack stopped while its lab cloud runs"

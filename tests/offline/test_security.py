@@ -400,3 +400,21 @@ def test_every_connection_the_cli_and_the_lab_cloud_made_was_to_loopback(sec: Se
     assert len(pids) >= 3, "the audit did not see the CLI's own connections"
     off = sorted({host for _, host, _ in audited if not ipaddress.ip_address(host).is_loopback})
     assert off == [], f"connections off loopback: {off}"
+
+
+def test_moto_admin_api_is_closed_to_the_hosts_and_open_only_to_the_cli_token(lab):
+    """From a real host over SSH: moto's state dump (every secret key), reset and dashboard are refused;
+    moto's built-in IMDS too. The lab still works, and the CLI's token still opens the admin API."""
+    from tests.offline.conftest import cloud, ssh
+
+    for host in (lab.host("no-role"), lab.host("with-role")):
+        for method, path in (("GET", "/moto-api/data.json"), ("GET", "/moto-api/"), ("POST", "/moto-api/reset"),
+                             ("GET", "/latest/meta-data/iam/security-credentials/")):
+            probe = ssh(lab, host, f'out=$(mktemp); curl -s -o "$out" -w "%{{http_code}}\\n" -X {method} '
+                                   f'"$AWS_ENDPOINT_URL{path}"; wc -c < "$out"; rm -f "$out"')
+            code, size = probe.stdout.split()
+            assert code in ("403", "404") and int(size) < 200, (host.name, method, path, probe.stdout)
+    assert ssh(lab, lab.host("with-role"), "aws iam list-users").returncode == 0, "the lab stopped working"
+    token = StackPaths.for_stack(lab.stack).control_token
+    assert stat.S_IMODE(token.stat().st_mode) == 0o600
+    assert isinstance(json.loads(cloud(lab).moto_api("/moto-api/config")), dict)  # cheap, unlike data.json

@@ -10,6 +10,7 @@ import argparse
 import io
 import json
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -30,6 +31,7 @@ READ_ONLY = SUPPORTED["IAMReadOnlyAccess"].arn
 AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
 TRUST = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}'
 LIST_BUCKETS = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:ListAllMyBuckets","Resource":"*"}]}'
+USER_KINDS = ("access-key", "login-profile", "user-managed-policy", "user-inline-policy", "user")
 OTHER_LAB = {"lab": "other-lab", "stack": STACK, "student": "student01"}  # same stack tag, another lab
 
 
@@ -95,7 +97,8 @@ def cloud() -> Iterator[Cloud]:
         lab = {"instance": ids("aws:ec2/instance:Instance"), "security-group": ids("aws:ec2/securityGroup:SecurityGroup"),
                "key-pair": ids("aws:ec2/keyPair:KeyPair"), "profile-role": {"DemoRoleForEC2"},
                "instance-profile": ids("aws:iam/instanceProfile:InstanceProfile"), "managed-policy": {READ_ONLY},
-               "inline-policy": set(), "role": ids("aws:iam/role:Role")}
+               "inline-policy": set(), "role": ids("aws:iam/role:Role"),
+               **{kind: set() for kind in USER_KINDS}}
         assert [len(lab[k]) for k in ("instance", "security-group", "key-pair", "instance-profile", "role")] == [2, 1, 1, 1, 1]
         public_key = StackPaths.for_stack(STACK).private_key.with_suffix(".pub").read_text()
         account = clients("sts").get_caller_identity()["Account"]
@@ -169,6 +172,54 @@ def test_dry_run_prints_the_plan_by_kind_and_deletes_nothing(cloud, capsys):
     assert "dry run: nothing was deleted" in out
     assert_lab_untouched(cloud)
     assert_foreign_untouched(cloud)
+
+
+def test_a_lab_profile_used_by_an_instance_that_is_not_the_labs_is_warned_about_and_left_alone(cloud, capsys):
+    iam, ec2 = cloud.clients("iam"), cloud.clients("ec2")
+    tags = _tags(lab_tags(STACK))
+    iam.create_role(RoleName="rolelab-shared-role", AssumeRolePolicyDocument=TRUST, Tags=tags)
+    iam.create_instance_profile(InstanceProfileName="rolelab-shared-profile", Tags=tags)
+    iam.add_role_to_instance_profile(InstanceProfileName="rolelab-shared-profile", RoleName="rolelab-shared-role")
+    ami = cloud.clients("ssm").get_parameter(Name=AMI_PARAMETER)["Parameter"]["Value"]
+    user = ec2.run_instances(ImageId=ami, InstanceType="t3.micro", MinCount=1, MaxCount=1,
+                             IamInstanceProfile={"Name": "rolelab-shared-profile"})["Instances"][0]["InstanceId"]
+    try:
+        assert sweep.run(_args("--local", "--stack", STACK)) == ExitStatus.OK
+        out = capsys.readouterr().out
+        warning = next(line for line in out.splitlines() if "WARNING" in line)
+        assert "rolelab-shared-profile" in warning and user in warning and "rolelab-shared-role" in warning
+        plan = sweep.find_lab_resources(cloud.clients, STACK)
+        planned = {r.id for r in plan.resources} | {r.parent for r in plan.resources}
+        assert not {"rolelab-shared-profile", "rolelab-shared-role"} & planned, plan.render()
+        assert_lab_untouched(cloud)
+    finally:
+        ec2.terminate_instances(InstanceIds=[user])
+        iam.remove_role_from_instance_profile(InstanceProfileName="rolelab-shared-profile", RoleName="rolelab-shared-role")
+        iam.delete_instance_profile(InstanceProfileName="rolelab-shared-profile")
+        iam.delete_role(RoleName="rolelab-shared-role")
+
+
+def test_a_leftover_bad_practice_user_is_found_and_deleted_with_its_keys_password_and_policies(cloud):
+    """An interrupted bad-practice drill leaves its tagged user (with a real access key) behind: sweep removes it."""
+    from types import SimpleNamespace
+
+    from labs.app import bad_practice
+
+    user, _ = bad_practice.user_names("student01")
+    key_id, _ = bad_practice._make_user_with_key(SimpleNamespace(operator=cloud.clients), user,
+                                                 lab_tags(STACK, "student01"))
+    iam = cloud.clients("iam")
+    iam.create_login_profile(UserName=user, Password="Not-a-real-password-1")
+    iam.put_user_policy(UserName=user, PolicyName="inline", PolicyDocument=LIST_BUCKETS)
+    plan = sweep.find_lab_resources(cloud.clients, STACK)
+    mine = [r for r in plan.resources if r.kind in USER_KINDS]
+    assert [(r.kind, r.id) for r in mine] == [
+        ("access-key", key_id), ("login-profile", "login-profile"),
+        ("user-managed-policy", bad_practice.POWER_POLICY), ("user-inline-policy", "inline"), ("user", user)]
+    result = sweep.execute(cloud.clients, sweep.SweepPlan(plan.account, plan.region, STACK, mine))
+    assert not result.failed and len(result.deleted) == 5, result.render()
+    assert user not in {u["UserName"] for u in iam.list_users()["Users"]}
+    assert_lab_untouched(cloud)
 
 
 @pytest.mark.parametrize("how", ["flag", "tty"])
@@ -257,16 +308,21 @@ def test_an_instance_that_never_terminates_is_reported_and_the_rest_still_tried(
         sweep.Resource("instance", "i-stuck"), sweep.Resource("security-group", "sg-1"),
         sweep.Resource("key-pair", "k")])
     lines: list[str] = []
-    result = sweep.execute(_StuckClients(), plan, progress=lines.append, wait_budget=1, poll=0.5)
+    clients = _StuckClients()
+    started = time.monotonic()
+    result = sweep.execute(clients, plan, progress=lines.append, wait_budget=1, poll=0.5, group_budget=1.5)
     assert [r.id for r in result.deleted] == ["k"]
     failed = {r.id: why for r, why in result.failed}
     assert failed["i-stuck"].startswith("still shutting-down after 1 s")
     assert failed["sg-1"].startswith("DependencyViolation")
+    assert clients.group_deletes > 1, "a group still in use was not retried"
+    assert time.monotonic() - started < 10, "the retry is not bounded"
     assert "waiting up to 1 s for 1 instance(s) to terminate" in lines
 
 
 class _StuckClients:
     region = "us-east-1"
+    group_deletes = 0
 
     def __call__(self, service: str):
         return self
@@ -290,6 +346,7 @@ class _StuckClients:
         return Pages()
 
     def delete_security_group(self, GroupId):  # noqa: N803
+        self.group_deletes += 1
         raise ClientError({"Error": {"Code": "DependencyViolation", "Message": "in use by i-stuck"}}, "DeleteSecurityGroup")
 
     def delete_key_pair(self, KeyName):  # noqa: N803
