@@ -47,6 +47,15 @@ def assert_others_drilled_green(report: dict, broken: str, drill: str) -> None:
     assert set(grouped) == {"student01", "student02", "student03"}
 
 
+def lend_profile_to_no_role(lab: LabOutputs, student: str) -> str:
+    """The drift a by-hand association (or an interrupted attach-role drill) leaves: the role on the no-role host."""
+    ec2 = operator_clients(lab)("ec2")
+    with_role = lab.host("with-role", student)
+    made = ec2.associate_iam_instance_profile(IamInstanceProfile={"Arn": profile_arn(ec2, with_role.instance_id)},
+                                              InstanceId=lab.host("no-role", student).instance_id)
+    return made["IamInstanceProfileAssociation"]["AssociationId"]
+
+
 def drift_finding(report: dict, student: str) -> dict:
     found = [r for r in report["results"] if r["student"] == student and r["check"] == "lab-as-declared"]
     assert found, f"no 'lab not as declared' finding for {student}: {report['results']}"
@@ -79,10 +88,7 @@ def test_detach_policy_drill_with_a_policy_detached_by_hand(lab, capsys):
 
 def test_attach_role_drill_with_a_role_associated_by_hand_on_the_no_role_host(lab, capsys):
     ec2 = operator_clients(lab)("ec2")
-    no_role, with_role = lab.host("no-role", "student03"), lab.host("with-role", "student03")
-    made = ec2.associate_iam_instance_profile(IamInstanceProfile={"Arn": profile_arn(ec2, with_role.instance_id)},
-                                              InstanceId=no_role.instance_id)
-    association = made["IamInstanceProfileAssociation"]["AssociationId"]
+    association = lend_profile_to_no_role(lab, "student03")
     try:
         code, report = run_cli(capsys, "drill", "attach-role")
         assert code == 1, "a by-hand association is a finding, never an internal error (exit 70)"
@@ -102,10 +108,7 @@ def test_second_role_drill_with_a_leftover_association_of_an_interrupted_drill(l
     """The lab cloud, like AWS (and moto's model), never holds two associations on one instance; the
     leftover an interrupted attach-role drill leaves is the role's profile still on the no-role host."""
     ec2 = operator_clients(lab)("ec2")
-    no_role, with_role = lab.host("no-role", "student01"), lab.host("with-role", "student01")
-    made = ec2.associate_iam_instance_profile(IamInstanceProfile={"Arn": profile_arn(ec2, with_role.instance_id)},
-                                              InstanceId=no_role.instance_id)
-    association = made["IamInstanceProfileAssociation"]["AssociationId"]
+    association = lend_profile_to_no_role(lab, "student01")
     try:
         code, report = run_cli(capsys, "drill", "second-role")
         assert code == 1

@@ -57,6 +57,20 @@ def graded(capsys, student: str) -> dict[str, str]:
     return statuses
 
 
+def make_role(lab: LabOutputs, student: str, trust_document: dict, policy: str, tmp_path: Path) -> str:
+    """What a student types for E1 to E3: the role with this trust and policy, and its instance profile."""
+    role = f"DemoRoleForEC2-{student}"
+    trust = tmp_path / "trust.json"
+    trust.write_text(json.dumps(trust_document))
+    console_aws(lab, student, "iam", "create-role", "--role-name", role, "--assume-role-policy-document",
+                f"file://{trust}")
+    console_aws(lab, student, "iam", "attach-role-policy", "--role-name", role, "--policy-arn", policy)
+    console_aws(lab, student, "iam", "create-instance-profile", "--instance-profile-name", role)
+    console_aws(lab, student, "iam", "add-role-to-instance-profile", "--instance-profile-name", role,
+                "--role-name", role)
+    return role
+
+
 def done_so_far(count: int) -> dict[str, str]:
     return {step.id: "done" if i < count else "todo" for i, step in enumerate(STEPS)}
 
@@ -103,16 +117,9 @@ def test_a_student_walks_the_lesson_and_check_follows_every_step(lab, capsys, tm
 
 
 def test_a_trust_policy_for_lambda_gives_the_host_no_credentials(lab, capsys, tmp_path):
-    student, role = "student02", "DemoRoleForEC2-student02"
+    student = "student02"
     host = lab.host("with-role", student)
-    trust = tmp_path / "trust-lambda.json"
-    trust.write_text(json.dumps(LAMBDA_TRUST))
-    console_aws(lab, student, "iam", "create-role", "--role-name", role, "--assume-role-policy-document",
-                f"file://{trust}")
-    console_aws(lab, student, "iam", "attach-role-policy", "--role-name", role, "--policy-arn", READ_ONLY)
-    console_aws(lab, student, "iam", "create-instance-profile", "--instance-profile-name", role)
-    console_aws(lab, student, "iam", "add-role-to-instance-profile", "--instance-profile-name", role,
-                "--role-name", role)
+    role = make_role(lab, student, LAMBDA_TRUST, READ_ONLY, tmp_path)
     console_aws(lab, student, "ec2", "associate-iam-instance-profile", "--instance-id", host.instance_id,
                 "--iam-instance-profile", f"Name={role}")
     statuses = graded(capsys, student)
@@ -127,15 +134,8 @@ def test_a_trust_policy_for_lambda_gives_the_host_no_credentials(lab, capsys, tm
 
 
 def test_admin_instead_of_read_only_and_a_new_instance_are_wrong(lab, capsys, tmp_path):
-    student, role = "student03", "DemoRoleForEC2-student03"
-    trust = tmp_path / "trust-ec2.json"
-    trust.write_text(json.dumps(TRUST))
-    console_aws(lab, student, "iam", "create-role", "--role-name", role, "--assume-role-policy-document",
-                f"file://{trust}")
-    console_aws(lab, student, "iam", "attach-role-policy", "--role-name", role, "--policy-arn", ADMIN)
-    console_aws(lab, student, "iam", "create-instance-profile", "--instance-profile-name", role)
-    console_aws(lab, student, "iam", "add-role-to-instance-profile", "--instance-profile-name", role,
-                "--role-name", role)
+    student = "student03"
+    role = make_role(lab, student, TRUST, ADMIN, tmp_path)
     # a new instance with the role, instead of attaching it to the running one (made by the operator here)
     ec2 = operator_clients(lab)("ec2")
     running = ec2.describe_instances(InstanceIds=[lab.host("with-role", student).instance_id])

@@ -7,16 +7,10 @@ from collections.abc import Callable
 
 import pytest
 
+from labs.provision.converging import ATTACHMENT, INSTANCE, KEY_PAIR, PROFILE, ROLE, SECURITY_GROUP  # noqa: F401
 from labs.provision.fakecloud import FakeCloud
 from labs.provision.mockrun import ProgramRun, Registration, run_program
 from labs.provision.plan import PLACEHOLDERS
-
-INSTANCE = "aws:ec2/instance:Instance"
-ROLE = "aws:iam/role:Role"
-ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
-PROFILE = "aws:iam/instanceProfile:InstanceProfile"
-SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
-KEY_PAIR = "aws:ec2/keyPair:KeyPair"
 
 
 @pytest.fixture
