@@ -8,13 +8,16 @@ A failure anywhere tears the stack down again: nothing is left half-made.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
 import logging
 import os
 import shutil
 import subprocess
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -63,6 +66,7 @@ def effective_config(values: Mapping[str, str], public_key: str = "") -> dict[st
     return filled
 
 
+@functools.lru_cache(maxsize=1)
 def offline_regions() -> list[str]:
     """The lab cloud emulates the commercial partition only (ARNs `arn:aws:`; moto's other partitions lack the
     managed policies and AMI parameters the lesson needs)."""
@@ -124,7 +128,7 @@ def _up(values: Mapping[str, str], stack: str, region: str | None) -> UpResult:
         operator = OperatorCredentials.read(paths.operator_credentials)
         engine = LocalEngine(ClientFactory(info["endpoint"], region, operator.access_key_id,
                                            operator.secret_access_key), info["account"])
-        run = run_program(engine, effective, stack=stack, region=region)
+        run = _in_worker(lambda: run_program(engine, effective, stack=stack, region=region))
         paths.resources.write_text(engine.created_json())
         engine.raise_failure()
         raw = lab_outputs.from_dict(run.outputs, "program outputs")
@@ -140,6 +144,32 @@ def _up(values: Mapping[str, str], stack: str, region: str | None) -> UpResult:
             down(stack)
         raise
     return UpResult(outputs, time.monotonic() - started)
+
+
+def _in_worker(call: Callable[[], Any]) -> Any:
+    """Run `call` in a daemon thread and wait for it here. Pulumi's runtime catches a KeyboardInterrupt (or our
+    SIGTERM) raised inside it and then waits for its RPCs forever; in a worker, the interrupt is raised in this
+    thread at once, the stack is torn down, and the worker's calls then fail on their own."""
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        loop = asyncio.new_event_loop()  # the worker's own, closed after (pulumi would make one and leave it)
+        asyncio.set_event_loop(loop)
+        try:
+            outcome["value"] = call()
+        except BaseException as error:  # noqa: BLE001 handed to the waiting thread
+            outcome["error"] = error
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
+
+    worker = threading.Thread(target=target, name="pulumi-program", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(0.1)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
 
 
 def _already_up(paths: StackPaths, values: Mapping[str, str], region: str | None) -> UpResult:
