@@ -8,6 +8,8 @@ A failure anywhere tears the stack down again: nothing is left half-made.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
 import logging
 import os
@@ -15,7 +17,7 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -67,6 +69,7 @@ def effective_config(values: Mapping[str, str], public_key: str = "") -> dict[st
     return filled
 
 
+@functools.lru_cache(maxsize=1)
 def offline_regions() -> list[str]:
     """The lab cloud emulates the commercial partition only (ARNs `arn:aws:`; moto's other partitions lack the
     managed policies and AMI parameters the lesson needs)."""
@@ -129,7 +132,7 @@ def _up(values: Mapping[str, str], stack: str, region: str | None, students: tup
         engine = LocalEngine(ClientFactory(info["endpoint"], region, operator.access_key_id,
                                            operator.secret_access_key), info["account"])
         try:
-            run = run_program(engine, effective, stack=stack, region=region)
+            run = _in_worker(lambda: run_program(engine, effective, stack=stack, region=region))
         except RolelabError:
             engine.raise_failure()  # the first failed call, not the program's reaction to its empty answer
             raise
@@ -197,7 +200,7 @@ def _run_converging(paths: StackPaths, values: Mapping[str, str], region: str, d
                                             operator.secret_access_key), info["account"],
                               read_record(paths.resources.read_text()), dry_run=dry_run, save=save)
     effective = effective_config(values, paths.private_key.with_suffix(".pub").read_text().strip())
-    engine.outputs = run_program(engine, effective, stack=paths.stack, region=region).outputs
+    engine.outputs = _in_worker(lambda: run_program(engine, effective, stack=paths.stack, region=region)).outputs
     engine.finish()
     engine.raise_failure()
     return engine
@@ -212,6 +215,38 @@ def _converge(paths: StackPaths, values: Mapping[str, str], started: float,
     outputs = read_outputs(paths.stack)
     if region and region != recorded.get("region", outputs.region):
         raise UsageError(f"--region {region}: stack {paths.stack!r} is already up in {outputs.region}; "
+
+
+def _in_worker(call: Callable[[], Any]) -> Any:
+    """Run `call` in a daemon thread and wait for it here. Pulumi's runtime catches a KeyboardInterrupt (or our
+    SIGTERM) raised inside it and then waits for its RPCs forever; in a worker, the interrupt is raised in this
+    thread at once, the stack is torn down, and the worker's calls then fail on their own."""
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        loop = asyncio.new_event_loop()  # the worker's own, closed after (pulumi would make one and leave it)
+        asyncio.set_event_loop(loop)
+        try:
+            outcome["value"] = call()
+        except BaseException as error:  # noqa: BLE001 handed to the waiting thread
+            outcome["error"] = error
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
+
+    worker = threading.Thread(target=target, name="pulumi-program", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(0.1)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+def _already_up(paths: StackPaths, values: Mapping[str, str], region: str | None) -> UpResult:
+    recorded = json.loads(paths.config.read_text())
+    if region and region != recorded["region"]:
+        raise UsageError(f"--region {region}: stack {paths.stack!r} is already up in {recorded['region']}; "
                          f"run `rolelab local down --stack {paths.stack}` first, or use another --stack")
     operator = operator_for(paths, outputs)
     done: list[str] = []

@@ -180,16 +180,24 @@ def stack_dir(home, stack: str):
     return home / "rolelab" / "stacks" / stack
 
 
+def program_running(home, stack: str) -> bool:
+    """The CLI logs this just before it runs the Pulumi program (whose runtime swallows an interrupt)."""
+    log = home / "rolelab" / "logs" / "rolelab.log"
+    return log.exists() and f"lab cloud {stack} up: pid" in log.read_text()
+
+
 @pytest.mark.parametrize(("argv", "ready", "sig", "code"), [
-    (("demo", "-q", "--stack", "sigdemo"), "outputs.json", signal.SIGTERM, 143),  # mid-verify
-    (("local", "up", "--stack", "sigup"), "cloud.json", signal.SIGTERM, 143),  # mid-program
-    (("local", "up", "--stack", "sighup"), "cloud.json", signal.SIGHUP, 129),
+    (("demo", "-q", "--stack", "sigdemo"), lambda home, s: (stack_dir(home, s) / "outputs.json").exists(),
+     signal.SIGTERM, 143),  # mid-verify
+    (("local", "up", "--stack", "sigup"), program_running, signal.SIGTERM, 143),  # mid-program
+    (("local", "up", "--stack", "sighup"), lambda home, s: (stack_dir(home, s) / "cloud.json").exists(),
+     signal.SIGHUP, 129),  # the lab cloud starting
 ], ids=["demo-sigterm", "local-up-sigterm", "local-up-sighup"])
 def test_sigterm_and_sighup_stop_the_whole_stack_like_ctrl_c(tmp_path, argv, ready, sig, code):
     process, stderr = start_cli(tmp_path, *argv)
     stack = argv[argv.index("--stack") + 1]
     try:
-        assert wait_for(lambda: (stack_dir(tmp_path, stack) / ready).exists() or process.poll() is not None, 60)
+        assert wait_for(lambda: ready(tmp_path, stack) or process.poll() is not None, 60)
         assert process.poll() is None, stderr.read_text()
         process.send_signal(sig)
         process.wait(timeout=60)

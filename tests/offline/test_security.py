@@ -402,11 +402,13 @@ def test_every_connection_the_cli_and_the_lab_cloud_made_was_to_loopback(sec: Se
     assert off == [], f"connections off loopback: {off}"
 
 
-def test_moto_admin_api_is_closed_to_the_hosts_and_open_only_to_the_cli_token(lab):
+def test_moto_admin_api_is_closed_to_the_hosts_and_open_only_to_the_cli_token(sec: SecLab):
     """From a real host over SSH: moto's state dump (every secret key), reset and dashboard are refused;
     moto's built-in IMDS too. The lab still works, and the CLI's token still opens the admin API."""
-    from tests.offline.conftest import cloud, ssh
+    from labs.labcloud.client import CloudClient
+    from tests.offline.conftest import ssh
 
+    lab = sec.outputs
     for host in (lab.host("no-role"), lab.host("with-role")):
         for method, path in (("GET", "/moto-api/data.json"), ("GET", "/moto-api/"), ("POST", "/moto-api/reset"),
                              ("GET", "/latest/meta-data/iam/security-credentials/")):
@@ -415,6 +417,6 @@ def test_moto_admin_api_is_closed_to_the_hosts_and_open_only_to_the_cli_token(la
             code, size = probe.stdout.split()
             assert code in ("403", "404") and int(size) < 200, (host.name, method, path, probe.stdout)
     assert ssh(lab, lab.host("with-role"), "aws iam list-users").returncode == 0, "the lab stopped working"
-    token = StackPaths.for_stack(lab.stack).control_token
-    assert stat.S_IMODE(token.stat().st_mode) == 0o600
-    assert isinstance(json.loads(cloud(lab).moto_api("/moto-api/config")), dict)  # cheap, unlike data.json
+    paths = StackPaths.for_stack(lab.stack)
+    assert stat.S_IMODE(paths.control_token.stat().st_mode) == 0o600
+    assert isinstance(json.loads(CloudClient(paths).moto_api("/moto-api/config")), dict)  # cheap, unlike data.json
