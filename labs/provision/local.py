@@ -215,6 +215,27 @@ def _converge(paths: StackPaths, values: Mapping[str, str], started: float,
     outputs = read_outputs(paths.stack)
     if region and region != recorded.get("region", outputs.region):
         raise UsageError(f"--region {region}: stack {paths.stack!r} is already up in {outputs.region}; "
+                         f"run `rolelab local down --stack {paths.stack}` first, or use another --stack")
+    operator = operator_for(paths, outputs)
+    done: list[str] = []
+    if converge.config_changes(recorded["values"], values):
+        engine = _run_converging(paths, values, outputs.region, dry_run=False)
+        done += [step.line() for step in engine.steps]
+        client = CloudClient(paths)
+        raw = lab_outputs.from_dict(engine.outputs, "program outputs")
+        hosts = _wait_for_hosts(client, [h.instance_id for h in raw.hosts])
+        outputs = localize(raw, hosts, paths, client.info() or {})
+        _write_known_hosts(paths, hosts)
+        if outputs.exercise:
+            from labs.provision.consoles import make_consoles
+
+            make_consoles(operator, outputs, paths.root, only_missing=True)
+        paths.outputs.write_text(outputs.to_json())
+        paths.config.write_text(json.dumps({**recorded, "values": dict(values)}, indent=2))
+    planned = converge.plan(outputs, values, operator, students)
+    done += [f"~ drift   {line}" for line in converge.apply(planned, operator)]
+    paths.outputs.write_text(planned.outputs.to_json())
+    return UpResult(planned.outputs, time.monotonic() - started, already_up=True, put_back=done)
 
 
 def _in_worker(call: Callable[[], Any]) -> Any:
@@ -241,33 +262,6 @@ def _in_worker(call: Callable[[], Any]) -> Any:
     if "error" in outcome:
         raise outcome["error"]
     return outcome["value"]
-
-
-def _already_up(paths: StackPaths, values: Mapping[str, str], region: str | None) -> UpResult:
-    recorded = json.loads(paths.config.read_text())
-    if region and region != recorded["region"]:
-        raise UsageError(f"--region {region}: stack {paths.stack!r} is already up in {recorded['region']}; "
-                         f"run `rolelab local down --stack {paths.stack}` first, or use another --stack")
-    operator = operator_for(paths, outputs)
-    done: list[str] = []
-    if converge.config_changes(recorded["values"], values):
-        engine = _run_converging(paths, values, outputs.region, dry_run=False)
-        done += [step.line() for step in engine.steps]
-        client = CloudClient(paths)
-        raw = lab_outputs.from_dict(engine.outputs, "program outputs")
-        hosts = _wait_for_hosts(client, [h.instance_id for h in raw.hosts])
-        outputs = localize(raw, hosts, paths, client.info() or {})
-        _write_known_hosts(paths, hosts)
-        if outputs.exercise:
-            from labs.provision.consoles import make_consoles
-
-            make_consoles(operator, outputs, paths.root, only_missing=True)
-        paths.outputs.write_text(outputs.to_json())
-        paths.config.write_text(json.dumps({**recorded, "values": dict(values)}, indent=2))
-    planned = converge.plan(outputs, values, operator, students)
-    done += [f"~ drift   {line}" for line in converge.apply(planned, operator)]
-    paths.outputs.write_text(planned.outputs.to_json())
-    return UpResult(planned.outputs, time.monotonic() - started, already_up=True, put_back=done)
 
 
 def _wait_for_hosts(client: CloudClient, instance_ids: list[str]) -> dict[str, dict]:

@@ -94,6 +94,8 @@ class Verifier:
         self._lock = threading.Lock()
         self._host_keys: paramiko.HostKeys | None = None
         self.events: list[str] = []  # waits worth telling a person about (a host slow to answer SSH)
+        if outputs.mode == "local" and outputs.hosts:
+            self.host_keys(outputs.hosts[0])  # a broken known_hosts is bad input: say so before anything runs
 
     # -- connections ------------------------------------------------------------------
 
