@@ -52,7 +52,9 @@ def build_parser() -> OneLineParser:
     parser = OneLineParser(prog="rolelab", description="The 'IAM Roles for EC2' lab: plan it, run it offline or "
                            "on AWS, verify it over SSH, drill it. Exit codes: 0 all passed, 1 the lab is wrong, "
                            "2 usage or config error, 3 infrastructure unreachable.")
-    parser.add_argument("--verbose", "-v", action="store_true", help="also print debug logs to stderr")
+    parser.add_argument("--version", action="version", version=f"rolelab {package_version()}")
+    parser.add_argument("--verbose", "-v", action="count", default=0,
+                        help="every check, whole values (-vv: also debug logs on stderr); before or after the command")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     plan = sub.add_parser("plan", help="print what `pulumi up` would create (offline, no AWS, no CLI)")
@@ -134,7 +136,27 @@ def build_parser() -> OneLineParser:
     from labs.app import sweep
 
     sweep.add_parser(sub)
+    _verbose_everywhere(parser)
     return parser
+
+
+def _verbose_everywhere(parser: argparse.ArgumentParser) -> None:
+    """-v after the subcommand too (`rolelab verify -v`), without resetting one given before it."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                sub.add_argument("--verbose", "-v", action="count", default=argparse.SUPPRESS,
+                                 help="every check, whole values (-vv: also debug logs)")
+                _verbose_everywhere(sub)
+
+
+def package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("rolelab")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def _report_flags(parser: argparse.ArgumentParser) -> None:
@@ -318,23 +340,37 @@ def cmd_ssh(args: argparse.Namespace) -> int:
 
 
 def _emit(report, args: argparse.Namespace) -> int:
+    """The report on stdout: JSON, the terminal view at a TTY, or plain text for logs and pipes."""
     from pathlib import Path
 
     from labs.report import render
 
-    print(render("json" if args.json else "text", report))
     for kind in ("junit", "html"):
         if getattr(args, kind):
             Path(getattr(args, kind)).write_text(render(kind, report))
+    if args.json:
+        print(render("json", report))
+    elif sys.stdout.isatty():
+        from labs.report.console import make_console
+        from labs.report.terminal import print_terminal
+
+        print_terminal(report, make_console(sys.stdout), verbose=args.verbose > 0)
+    else:
+        print(render("text", report))
     return int(report.exit_status)
+
+
+def _progress(args: argparse.Namespace):
+    from labs.report.progress import Progress
+
+    return Progress(enabled=not args.quiet)
 
 
 def _lab_run(args: argparse.Namespace, outputs):
     from labs.app.sequence import LabRun
     from labs.provision.operator import operator_clients
-    from labs.report.progress import Progress
 
-    return LabRun.open(outputs, operator_clients(outputs), Progress(enabled=not args.quiet), identity=args.identity,
+    return LabRun.open(outputs, operator_clients(outputs), _progress(args), identity=args.identity,
                        settle=args.settle, connect_budget=args.connect_budget)
 
 
@@ -368,9 +404,8 @@ def _slugs(names: list[str] | None) -> tuple[str, ...] | None:
 
 def cmd_e2e(args: argparse.Namespace) -> int:
     from labs.app.e2e import run_e2e
-    from labs.report.progress import Progress
 
-    result = run_e2e(args.stack, args.identity, Progress(enabled=not args.quiet), settle=args.settle,
+    result = run_e2e(args.stack, args.identity, _progress(args), settle=args.settle,
                      connect_budget=args.connect_budget)
     if result.report is not None:
         _emit(result.report, args)
@@ -383,17 +418,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from labs.app.demo import DEMO_STACK, run_demo
     from labs.program.config import DEFAULT_REGION
     from labs.provision.local import local_environment
-    from labs.report.progress import Progress
 
     local_environment()
     report, _, timings = run_demo(config_values(args), stack=args.stack or DEMO_STACK,
-                                  region=args.region or DEFAULT_REGION, progress=Progress(enabled=not args.quiet),
+                                  region=args.region or DEFAULT_REGION, progress=_progress(args),
                                   settle=args.settle, step=args.step,
                                   students=_slugs(args.student))
-    status = _emit(report, args)
     print(f"timings: up {timings.up:.1f} s, verify {timings.verify:.1f} s, drills {timings.drills:.1f} s, "
           f"down {timings.down:.1f} s", file=sys.stderr)
-    return status
+    return _emit(report, args)  # the summary is the last thing a person reads
 
 
 def _pin_from_console(outputs, host):
@@ -419,13 +452,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
         args.remote = remote
-        logs.setup(verbose=args.verbose)
+        logs.setup(verbose=args.verbose > 1)
         func: Callable[[argparse.Namespace], int] = args.func
         return int(func(args))
     except RolelabError as error:
         logging.getLogger("rolelab").debug("error", exc_info=True)
         print(f"rolelab: error: {error}", file=sys.stderr)
         return int(error.exit_status)
+    except SystemExit as done:  # --help, --version
+        return int(done.code or 0)
     except KeyboardInterrupt:
         print("rolelab: interrupted", file=sys.stderr)
         return int(ExitStatus.INTERRUPTED)

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from labs.lesson.findings import Finding, Status
+from labs.report.console import cut
 from labs.report.model import Report
 from labs.report.tables import table
 
+CELL = 48  # characters of a value in the table; the whole value is under Failures and in JSON
+
 
 def render_text(report: Report) -> str:
-    rows = [[r.phase, r.host.label, r.check, r.expected, r.observed, r.status.value,
+    """Plain, stable text for logs and pipes: the table, what the drills did, failures, verdicts."""
+    rows = [[r.phase, r.host.label, r.check, cut(r.expected, CELL), cut(r.observed, CELL), r.status.value,
              f"{r.seconds:.2f}"] for r in report.results]
     parts = [table(rows, ["phase", "host", "check", "expected", "observed", "result", "s"])]
     if report.events:

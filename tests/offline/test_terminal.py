@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
+import time
 from collections.abc import Iterator
+from importlib.metadata import version
 
 import pytest
 
@@ -18,6 +21,7 @@ from labs.core.outputs import LabOutputs
 from labs.labcloud.procs import wait_for
 from labs.provision import local
 from tests.offline.conftest import cloud, host_status
+from tests.offline.terminal import run_in_terminal
 
 STACK = "ux1"
 
@@ -95,3 +99,52 @@ def test_local_status_shows_who_each_host_is_and_a_dead_sshd_as_down(lab, capsys
     assert len(rows) == 6, out
     assert rows[("bo", "no-role")][2] == victim.instance_id and rows[("bo", "no-role")][5] == "down", out
     assert rows[("bo", "with-role")][4:] == ["ready", "up", "up"], out
+
+
+# -- what a terminal shows ----------------------------------------------------------------------
+
+def test_the_default_terminal_view_fits_100_columns_in_colour_and_ends_with_a_short_summary(lab):
+    screen = run_in_terminal(["verify", "--stack", STACK], columns=100)
+    assert screen.rc == 0, screen.text[-2000:]
+    assert len(screen.widest) <= 100, screen.widest
+    assert screen.coloured
+    after_live = screen.text.rsplit("hosts done", 1)[1]
+    lines = [line for line in after_live.splitlines() if line.strip()]
+    assert lines[-1].startswith("39 checks: 39 passed, 0 failed, 0 unreachable"), lines
+    assert len(lines) <= 3, lines  # no table of 39 rows by default: the class line and the verdict
+
+
+def test_verbose_after_the_command_shows_every_check_and_no_colour_with_no_color(lab):
+    env = dict(os.environ, NO_COLOR="1")
+    screen = run_in_terminal(["verify", "--stack", STACK, "-v"], columns=100, env=env)
+    assert screen.rc == 0 and not screen.coloured
+    assert len(screen.widest) <= 100, screen.widest
+    rows = [line for line in screen.text.splitlines() if line.startswith(tuple(f"{s}/" for s in lab.students()))
+            and " pass " in line]
+    assert len(rows) == 39, screen.text[-3000:]
+
+
+def test_healthy_results_stream_while_a_dead_host_is_waited_for_and_it_is_said(lab):
+    """Piped (a log): plain lines, no colour; the first healthy result long before the dead host's budget."""
+    budget = 8.0
+    with crashed_sshd(lab, lab.host("no-role", "cy")):
+        started = time.monotonic()
+        process = subprocess.Popen([sys.executable, "-m", "labs.cli", "verify", "--stack", STACK, "--json",
+                                    "--connect-budget", str(budget)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   text=True)
+        seen: list[tuple[float, str]] = [(time.monotonic() - started, line) for line in process.stderr]
+        out = process.stdout.read()
+        assert process.wait(timeout=60) == 3, out[-1500:]
+    first_ok = next(t for t, line in seen if line.startswith("  ok "))
+    waits = [line for _, line in seen if "waiting for SSH on cy/no-role (attempt" in line]
+    assert first_ok < budget / 2, seen[:5]
+    assert len(waits) >= 3 and waits[-1].rstrip().endswith(" s)"), waits
+    assert "\x1b[" not in out + "".join(line for _, line in seen)
+    dead = [r for r in json.loads(out)["results"] if r["status"] == "unreachable"]
+    assert {(r["student"], r["host"]) for r in dead} == {("cy", "no-role")}
+    assert all(r["seconds"] >= budget and r["attempts"] >= 5 for r in dead), dead
+
+
+def test_version(capsys):
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"rolelab {version('rolelab')}"
