@@ -354,7 +354,7 @@ def _emit(report, args: argparse.Namespace) -> int:
         from labs.report.console import make_console
         from labs.report.terminal import print_terminal
 
-        print_terminal(report, make_console(sys.stdout), verbose=args.verbose > 0)
+        print_terminal(report, make_console(sys.stdout), verbose=args.verbose > 0, events_told=not args.quiet)
     else:
         print(render("text", report))
     return int(report.exit_status)

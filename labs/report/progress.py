@@ -119,9 +119,10 @@ class Progress:
                 host.unreachable += result.status is Status.UNREACHABLE
                 host.last = f"{result.check}: {result.observed}"
                 return
-        if self.live:  # a finding outside a block of checks (an API answer): one line
-            self.console.print(Text(progress_line(result), style=STYLES[result.status]), overflow="ellipsis",
-                               no_wrap=True)
+        if self.live:  # outside a block of checks (an API answer): the drill's notes say what passed
+            if result.status is not Status.PASS:
+                self.console.print(Text(progress_line(result), style=STYLES[result.status]),
+                                   overflow="ellipsis", no_wrap=True)
         else:
             self._write(progress_line(result))
 

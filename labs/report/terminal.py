@@ -16,10 +16,11 @@ from labs.report.console import STYLES, cut
 from labs.report.model import Report
 
 
-def print_terminal(report: Report, console: Console, verbose: bool = False) -> None:
+def print_terminal(report: Report, console: Console, verbose: bool = False, events_told: bool = True) -> None:
+    """events_told: the drills' notes were already shown live (on stderr), so they are not repeated."""
     if verbose:
         console.print(checks_table(report, console.width))
-        if report.events:
+        if report.events and not events_told:
             console.print("\nWhat the drills did:")
             for event in report.events:
                 console.print(f"  - {event}", markup=False)
@@ -89,7 +90,7 @@ def checks_table(report: Report, width: int) -> Table:
     for name in names:  # short, and what a person scans for: never wrapped
         table.add_column(name, no_wrap=True, overflow="ellipsis")
     table.add_column("expected", ratio=1, overflow="fold")
-    table.add_column("observed", ratio=2, overflow="fold")
+    table.add_column("observed", ratio=1, overflow="fold")
     table.add_column("result", no_wrap=True)
     table.add_column("s", justify="right", no_wrap=True)
     for r in report.results:

@@ -41,15 +41,17 @@ class Screen:
 
 
 def run_in_terminal(argv: list[str], columns: int = 100, rows: int = 40, env: dict[str, str] | None = None,
-                    timeout: float = 180) -> Screen:
-    """stdin, stdout and stderr on one pty `columns` wide; returns everything it printed."""
+                    timeout: float = 180, program: list[str] | None = None, cwd: str | None = None,
+                    term: str = "xterm-256color") -> Screen:
+    """`rolelab ARGV` (or `program`) with stdin, stdout and stderr on one pty `columns` wide;
+    returns everything it printed."""
     main, child = os.openpty()
     fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
-    environment = dict(env or os.environ, TERM="xterm-256color", COLUMNS=str(columns), LINES=str(rows))
+    environment = dict(env or os.environ, COLUMNS=str(columns), LINES=str(rows), TERM=term)
     environment.pop("NO_COLOR", None) if env is None else None
     started = time.monotonic()
-    process = subprocess.Popen([sys.executable, "-m", "labs.cli", *argv], stdin=child, stdout=child, stderr=child,
-                               env=environment, close_fds=True)
+    process = subprocess.Popen(program or [sys.executable, "-m", "labs.cli", *argv], stdin=child, stdout=child,
+                               stderr=child, env=environment, close_fds=True, cwd=cwd, start_new_session=True)
     os.close(child)
     chunks: list[bytes] = []
     try:
