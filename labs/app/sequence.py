@@ -8,7 +8,7 @@ from what was observed, and an API that does not answer is infrastructure (exit 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 
 from labs.core.clients import Clients
@@ -19,7 +19,7 @@ from labs.lesson.findings import Finding
 from labs.lesson.suite import lab_checks
 from labs.provision.local import require_lab_cloud
 from labs.report.model import Report
-from labs.report.progress import Progress
+from labs.report.progress import Progress, per_host
 from labs.verify.hints import explain
 from labs.verify.runner import Verifier
 
@@ -43,7 +43,7 @@ class LabRun:
         """live: each finding is shown as it lands (the walkthrough narrates instead)."""
         require_public_addresses(outputs)
         with Verifier(outputs, identity=identity, settle=settle, connect_budget=connect_budget, operator=operator,
-                      on_result=progress if live else None) as verifier:
+                      on_result=progress if live else None, on_wait=progress.waiting) as verifier:
             require_lab_cloud(outputs)  # after the inputs are checked, before anything is judged
             yield cls(outputs, operator, verifier, progress)
 
@@ -59,7 +59,9 @@ class LabRun:
     def check(self, checks: list[Check], explained: bool = False, waited: float = 0.0) -> list[Finding]:
         """Run checks on the hosts; with `explained`, failures get hints from the account's state.
         `waited`: seconds already spent waiting for the change they watch (counted in their time)."""
-        found = [replace(f, seconds=f.seconds + waited) for f in self.verifier.run(checks)]
+        live = self.progress.running(per_host([c.host.label for c in checks])) if self.verifier.on_result else nullcontext()
+        with live:
+            found = [replace(f, seconds=f.seconds + waited) for f in self.verifier.run(checks)]
         if explained:
             found = explain(found, self.outputs, self.operator)
         self.report.add(found)

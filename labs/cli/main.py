@@ -18,6 +18,7 @@ from labs.core import logs
 from labs.core.awserrors import ENDPOINT_ERRORS, NO_CREDENTIALS_FIX, api_error, endpoint_error
 from labs.core.errors import ExitStatus, InfraError, RolelabError, UsageError
 from labs.core.signals import stop_signals_interrupt
+from labs.labcloud.paths import DEFAULT_STACK  # every command's default stack
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -77,14 +78,16 @@ def config_values(args: argparse.Namespace) -> dict[str, str]:
 
 def _stack_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stack", "-s", default=None, type=stack_name, metavar="S",
-                        help="stack name (local default: local)")
+                        help=f"stack name (default: {DEFAULT_STACK})")
 
 
 def build_parser() -> OneLineParser:
     parser = OneLineParser(prog="rolelab", description="The 'IAM Roles for EC2' lab: plan it, run it offline or "
                            "on AWS, verify it over SSH, drill it. Exit codes: 0 all passed, 1 the lab is wrong, "
                            "2 usage or config error, 3 infrastructure unreachable.")
-    parser.add_argument("--verbose", "-v", action="store_true", help="also print debug logs to stderr")
+    parser.add_argument("--version", action="version", version=f"rolelab {package_version()}")
+    parser.add_argument("--verbose", "-v", action="count", default=0,
+                        help="every check, whole values (-vv: also debug logs on stderr); before or after the command")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     plan = sub.add_parser("plan", help="print what `pulumi up` would create (offline, no AWS, no CLI)")
@@ -131,13 +134,15 @@ def build_parser() -> OneLineParser:
 
     ssh = sub.add_parser("ssh", help="print or run the exact OpenSSH command for a host")
     ssh.add_argument("host", help="no-role, with-role or imdsv1")
-    ssh.add_argument("--student", default=None, help="which student's host (class mode)")
+    ssh.add_argument("--student", default=None, help="which student's host (class mode): slug or roster name")
     _target_flags(ssh)
     ssh.add_argument("--identity", "-i", default=None, help="private key (aws mode)")
     ssh.add_argument("--print", action="store_true", help="only print the command")
-    ssh.epilog = "Anything after -- is run on the host, e.g. rolelab ssh with-role --local -- aws iam list-users"
+    ssh.epilog = "Anything after -- is run on the host, e.g. rolelab ssh with-role -- aws iam list-users"
     ssh.set_defaults(func=cmd_ssh)
     verify = sub.add_parser("verify", help="SSH to every host and check the lesson; exit 0/1/2/3")
+    verify.add_argument("--student", action="append", default=None,
+                        help="only this student (repeatable; slug or roster name)")
     _target_flags(verify)
     _report_flags(verify)
     _ssh_flags(verify)
@@ -149,7 +154,8 @@ def build_parser() -> OneLineParser:
     drill.add_argument("name", choices=list(DRILLS))
     drill.add_argument("--i-understand", action="store_true",
                        help="bad-practice in aws mode: puts a real access key on an instance, then deletes it")
-    drill.add_argument("--student", action="append", default=None, help="only this student (repeatable)")
+    drill.add_argument("--student", action="append", default=None,
+                       help="only this student (repeatable; slug or roster name)")
     _target_flags(drill)
     _report_flags(drill)
     _ssh_flags(drill)
@@ -158,7 +164,8 @@ def build_parser() -> OneLineParser:
     demo = sub.add_parser("demo", help="the whole lesson offline: up, verify, drills, report, down")
     _config_flag(demo)
     demo.add_argument("--stack", "-s", default=None, type=stack_name, metavar="S",
-                      help="stack for the demo (default: demo)")
+                      help="the demo's own stack, made and removed again (default: demo, so a stack kept up "
+                           "is never touched)")
     demo.add_argument("--region", default=None)
     _report_flags(demo)
     demo.add_argument("--student", action="append", default=None,
@@ -206,7 +213,27 @@ def build_parser() -> OneLineParser:
     from labs.app import sweep
 
     sweep.add_parser(sub)
+    _verbose_everywhere(parser)
     return parser
+
+
+def _verbose_everywhere(parser: argparse.ArgumentParser) -> None:
+    """-v after the subcommand too (`rolelab verify -v`), without resetting one given before it."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                sub.add_argument("--verbose", "-v", action="count", default=argparse.SUPPRESS,
+                                 help="every check, whole values (-vv: also debug logs)")
+                _verbose_everywhere(sub)
+
+
+def package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("rolelab")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def _report_flags(parser: argparse.ArgumentParser) -> None:
@@ -226,33 +253,72 @@ def _ssh_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _target_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--local", action="store_true", help="the offline lab cloud (default stack: local)")
+    parser.add_argument("--local", action="store_true",
+                        help="the offline lab cloud (the default whenever the stack is up locally)")
     _stack_flag(parser)
     parser.add_argument("--outputs", default=None, metavar="FILE", help="outputs JSON (aws mode, no Pulumi CLI)")
 
 
+def stacks_up() -> list[str]:
+    """Local stacks whose outputs exist (what a person can verify, ssh to or drill right now)."""
+    from labs.labcloud.paths import StackPaths
+    from labs.provision import local
+
+    return [s for s in local.stacks() if StackPaths.for_stack(s).outputs.exists()]
+
+
+def _no_stack(stack: str, why: str) -> UsageError:
+    up = stacks_up()
+    listed = f"stacks up: {', '.join(up)}; pass --stack NAME" if up else "no local stack is up"
+    return UsageError(f"stack {stack!r} is not up locally ({listed}); start it with "
+                      f"`rolelab local up{'' if stack == DEFAULT_STACK else ' --stack ' + stack}`{why}")
+
+
 def resolve_outputs(args: argparse.Namespace):
-    """--outputs FILE, else --local's state, else the Pulumi CLI's stack outputs."""
+    """Where the lab is: --outputs FILE (aws); else the local stack of that name when it is up
+    (no --local needed); else the Pulumi CLI's stack outputs (aws), when the CLI is there."""
+    import shutil
     from pathlib import Path
 
     from labs.core import outputs as lab_outputs
+    from labs.labcloud.paths import StackPaths
+    from labs.provision import local
 
     if args.outputs:
         return lab_outputs.load(Path(args.outputs))
+    stack = args.stack or DEFAULT_STACK
+    if StackPaths.for_stack(stack).outputs.exists():
+        return local.read_outputs(stack)
     if args.local:
-        from labs.provision import local
-
-        return local.read_outputs(args.stack or local.DEFAULT_STACK)
+        raise _no_stack(stack, "")
+    if shutil.which("pulumi") is None:
+        raise _no_stack(stack, "; for aws mode install the Pulumi CLI or pass --outputs FILE")
     from labs.provision import pulumi_cli
 
     return pulumi_cli.stack_outputs(args.stack)
+
+
+def resolve_student(outputs, name: str) -> str:
+    """A student as the stack names them: the slug ('ana-maria') or the roster's name ('Ana María')."""
+    from labs.program.roster import sanitize
+
+    students = outputs.students()
+    for candidate in (name, sanitize(name)):
+        if candidate in students:
+            return candidate
+    raise UsageError(f"--student {name!r}: no such student in stack {outputs.stack!r} "
+                     f"(students: {', '.join(students)})")
+
+
+def resolve_students(outputs, names: list[str] | None) -> tuple[str, ...] | None:
+    return tuple(dict.fromkeys(resolve_student(outputs, n) for n in names)) if names else None
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from labs.program.config import DEFAULT_REGION
     from labs.provision.plan import as_json, make_plan, render
 
-    plan = make_plan(config_values(args), stack=args.stack or "dev", region=args.region or DEFAULT_REGION)
+    plan = make_plan(config_values(args), stack=args.stack or DEFAULT_STACK, region=args.region or DEFAULT_REGION)
     print(json.dumps(as_json(plan), indent=2, default=str) if args.json else render(plan))
     return ExitStatus.OK
 
@@ -260,7 +326,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 def cmd_local_up(args: argparse.Namespace) -> int:
     from labs.provision import local
 
-    result = local.up(config_values(args), stack=args.stack or local.DEFAULT_STACK, region=args.region,
+    result = local.up(config_values(args), stack=args.stack or DEFAULT_STACK, region=args.region,
                       wait=args.wait, students=tuple(dict.fromkeys(args.student)) if args.student else None)
     if args.json:
         print(result.outputs.to_json(), end="")
@@ -274,12 +340,16 @@ def cmd_local_up(args: argparse.Namespace) -> int:
                         + [f"  ~ {line}" for line in result.put_back]) if result.put_back
               else "nothing to change: the lab is as declared")
     print(hosts_table(result.outputs))
-    print(f"\nTry: rolelab ssh with-role --local{_stack_arg(args)} -- aws iam list-users")
+    print(f"\nTry: {try_line(result.outputs)}")
     return ExitStatus.OK
 
 
-def _stack_arg(args: argparse.Namespace) -> str:
-    return f" --stack {args.stack}" if args.stack else ""
+def try_line(outputs) -> str:
+    """The first command to type after `local up`: exactly what works for this stack."""
+    stack = "" if outputs.stack == DEFAULT_STACK else f" --stack {outputs.stack}"
+    students = outputs.students()
+    student = f" --student {students[0]}" if len(students) > 1 else ""
+    return f"rolelab ssh with-role{student}{stack} -- aws iam list-users"
 
 
 def cmd_local_preview(args: argparse.Namespace) -> int:
@@ -299,7 +369,7 @@ def cmd_local_preview(args: argparse.Namespace) -> int:
 def cmd_local_down(args: argparse.Namespace) -> int:
     from labs.provision import local
 
-    stack = args.stack or local.DEFAULT_STACK
+    stack = args.stack or DEFAULT_STACK
     summary = local.down(stack, wait=args.wait)
     if not summary.running and not summary.state_removed:
         print(f"stack {stack!r} is not up; nothing to do")
@@ -334,18 +404,20 @@ def cmd_local_list(args: argparse.Namespace) -> int:
 def cmd_local_status(args: argparse.Namespace) -> int:
     from labs.provision import local
 
-    info = local.status(args.stack or local.DEFAULT_STACK)
+    info = local.status(args.stack or DEFAULT_STACK)
     if args.json:
         print(json.dumps(info, indent=2, default=str))
         return ExitStatus.OK
     if info["state"] != "up":
         print(f"stack {info['stack']!r}: {info['state']}" + (f" — {info['hint']}" if info.get("hint") else ""))
         return ExitStatus.OK
+    from labs.report.tables import table
+
     print(f"stack {info['stack']!r}: up\n  lab cloud pid  {info['pid']}\n  endpoint       {info['endpoint']}\n"
-          f"  operator creds {info['operator_credentials']}\n  state dir      {info['state_dir']}")
-    for host in info["hosts"]:
-        print(f"  {host['instance_id']}  {host['state']:<8} ssh 127.0.0.1:{host['ssh_port']}  "
-              f"imds {host['imds_endpoint']} ({host['imds']})  sshd pid {host['sshd_pid']}")
+          f"  operator creds {info['operator_credentials']}\n  state dir      {info['state_dir']}\n")
+    rows = [[h["student"], h["host"], h["instance_id"], f"127.0.0.1:{h['ssh_port']}", h["state"], h["sshd"],
+             h["imds"]] for h in info["hosts"]]
+    print(table(sorted(rows), ["student", "host", "instance", "ssh", "state", "sshd", "imds"]))
     return ExitStatus.OK
 
 
@@ -367,7 +439,7 @@ def cmd_ssh(args: argparse.Namespace) -> int:
     from labs.remote.openssh import openssh_argv, shell_line
 
     outputs = resolve_outputs(args)
-    host = outputs.host(args.host, args.student)
+    host = outputs.host(args.host, args.student and resolve_student(outputs, args.student))
     if outputs.mode == "local":
         from labs.remote.session import require_loopback_host
 
@@ -402,31 +474,46 @@ def check_report_paths(args: argparse.Namespace) -> None:
 
 
 def _emit(report, args: argparse.Namespace) -> int:
+    """The report on stdout: JSON, the terminal view at a TTY, or plain text for logs and pipes."""
     from pathlib import Path
 
     from labs.report import render
 
-    print(render("json" if args.json else "text", report))
     for kind in ("junit", "html"):
         if getattr(args, kind):
             Path(getattr(args, kind)).write_text(render(kind, report))
+    if args.json:
+        print(render("json", report))
+    elif sys.stdout.isatty():
+        from labs.report.console import make_console
+        from labs.report.terminal import print_terminal
+
+        print_terminal(report, make_console(sys.stdout), verbose=args.verbose > 0, events_told=not args.quiet)
+    else:
+        print(render("text", report))
     return int(report.exit_status)
+
+
+def _progress(args: argparse.Namespace):
+    from labs.report.progress import Progress
+
+    return Progress(enabled=not args.quiet)
 
 
 def _lab_run(args: argparse.Namespace, outputs):
     from labs.app.sequence import LabRun
     from labs.provision.operator import operator_clients
-    from labs.report.progress import Progress
 
-    return LabRun.open(outputs, operator_clients(outputs), Progress(enabled=not args.quiet), identity=args.identity,
+    return LabRun.open(outputs, operator_clients(outputs), _progress(args), identity=args.identity,
                        settle=args.settle, connect_budget=args.connect_budget)
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
     check_report_paths(args)
     outputs = resolve_outputs(args)
+    students = resolve_students(outputs, args.student)
     with _lab_run(args, outputs) as run:
-        run.verify()
+        run.verify(students)
     return _emit(run.finish(), args)
 
 
@@ -438,11 +525,7 @@ def cmd_drill(args: argparse.Namespace) -> int:
     if DRILLS[args.name].real_key and outputs.mode != "local" and not args.i_understand:
         raise UsageError("bad-practice writes a real access key onto an instance; it runs in local mode, "
                          "or in aws mode only with --i-understand (the key and user are deleted afterwards)")
-    students = tuple(dict.fromkeys(args.student)) if args.student else outputs.students()
-    unknown = [s for s in students if s not in outputs.students()]
-    if unknown:
-        raise UsageError(f"--student {unknown[0]!r}: no such student in stack {outputs.stack!r} "
-                         f"(students: {', '.join(outputs.students())})")
+    students = resolve_students(outputs, args.student) or outputs.students()
     with _lab_run(args, outputs) as run, _drill_lock(outputs, args.name):
         run.drill((args.name,), students)
     return _emit(run.finish(), args)
@@ -459,12 +542,18 @@ def _drill_lock(outputs, name: str):
     return local.lock(outputs.stack, f"running drill {name}")
 
 
+def _slugs(names: list[str] | None) -> tuple[str, ...] | None:
+    """--student for a class not made yet (the demo's): roster names become the slugs the class will use."""
+    from labs.program.roster import sanitize
+
+    return tuple(dict.fromkeys(sanitize(n) for n in names)) if names else None
+
+
 def cmd_e2e(args: argparse.Namespace) -> int:
     check_report_paths(args)
     from labs.app.e2e import run_e2e
-    from labs.report.progress import Progress
 
-    result = run_e2e(args.stack, args.identity, Progress(enabled=not args.quiet), settle=args.settle,
+    result = run_e2e(args.stack, args.identity, _progress(args), settle=args.settle,
                      connect_budget=args.connect_budget)
     if result.report is not None:
         _emit(result.report, args)
@@ -493,22 +582,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from labs.app.demo import DEMO_STACK, run_demo
     from labs.program.config import DEFAULT_REGION
     from labs.provision.local import local_environment
-    from labs.report.progress import Progress
 
     local_environment()
     if args.exercise:
         from labs.app.exercise_demo import run_exercise_demo
 
         return _emit(run_exercise_demo(config_values(args), args.stack or "demo-exercise",
-                                       args.region or DEFAULT_REGION, Progress(enabled=not args.quiet)), args)
+                                       args.region or DEFAULT_REGION, _progress(args)), args)
     report, _, timings = run_demo(config_values(args), stack=args.stack or DEMO_STACK,
-                                  region=args.region or DEFAULT_REGION, progress=Progress(enabled=not args.quiet),
+                                  region=args.region or DEFAULT_REGION, progress=_progress(args),
                                   settle=args.settle, step=args.step,
-                                  students=tuple(dict.fromkeys(args.student)) if args.student else None)
-    status = _emit(report, args)
+                                  students=_slugs(args.student))
     print(f"timings: up {timings.up:.1f} s, verify {timings.verify:.1f} s, drills {timings.drills:.1f} s, "
           f"down {timings.down:.1f} s", file=sys.stderr)
-    return status
+    return _emit(report, args)  # the summary is the last thing a person reads
 
 
 def _student_console(args: argparse.Namespace):
@@ -557,11 +644,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.watch is not None and not (1 <= args.watch <= 3600):
         raise UsageError(f"--watch {args.watch:g}: give the seconds between checks, 1 to 3600")
     outputs = resolve_outputs(args)
-    students = tuple(dict.fromkeys(args.student)) if args.student else outputs.students()
-    unknown = [s for s in students if s not in outputs.students()]
-    if unknown:
-        raise UsageError(f"--student {unknown[0]!r}: no such student in stack {outputs.stack!r} "
-                         f"(students: {', '.join(outputs.students())})")
+    students = resolve_students(outputs, args.student) or outputs.students()
     painted = sys.stdout.isatty() and args.watch is not None and not args.json
     with Verifier(outputs, identity=args.identity, settle=0.0, operator=operator_clients(outputs)) as verifier:
         while True:
@@ -621,13 +704,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         with stop_signals_interrupt():  # SIGTERM/SIGHUP: the same cleanup as Ctrl-C, `finally` blocks run
             args = parser.parse_args(argv)
             args.remote = remote
-            logs.setup(verbose=args.verbose)
+            logs.setup(verbose=args.verbose > 1)
             func: Callable[[argparse.Namespace], int] = args.func
             return int(func(args))
     except RolelabError as error:
         logging.getLogger("rolelab").debug("error", exc_info=True)
         print(f"rolelab: error: {error}", file=sys.stderr)
         return int(error.exit_status)
+    except SystemExit as done:  # --help, --version
+        return int(done.code or 0)
     except (*ENDPOINT_ERRORS, NoCredentialsError, ClientError) as error:  # last resort: an AWS answer, or none
         logging.getLogger("rolelab").debug("AWS error", exc_info=True)
         mapped = aws_error(error)

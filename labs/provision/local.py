@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import shutil
+import socket
 import subprocess
 import threading
 import time
@@ -377,7 +378,41 @@ def status(stack: str = DEFAULT_STACK) -> dict[str, Any]:
         records = [r.pid for _, r in PidRecord.read_all(paths.pids) if is_ours(r)] + [r.pid for r in unrecorded(paths)]
         return {"stack": stack, "state": "crashed", "state_dir": str(paths.root), "leftover_pids": records,
                 "hint": f"run `rolelab local down --stack {stack}` to clean up"}
-    return {"state": "up", **client.status()}
+    info = client.status()
+    names = _host_names(paths)
+    for host in info.get("hosts", []):
+        host.update(names.get(host["instance_id"], {"student": "?", "host": "?"}))
+        host["sshd"] = _sshd_health(host)
+    return {"state": "up", **info}
+
+
+def _host_names(paths: StackPaths) -> dict[str, dict[str, str]]:
+    """instance id -> the student and host name the outputs give it (none while `up` is still running)."""
+    if not paths.outputs.exists():
+        return {}
+    return {h.instance_id: {"student": h.student, "host": h.name} for h in lab_outputs.load(paths.outputs).hosts}
+
+
+def _sshd_health(host: dict[str, Any]) -> str:
+    """up only when the recorded sshd is alive and its port accepts a connection (a crash leaves the state "ready")."""
+    pid = host.get("sshd_pid")
+    if not pid or not _alive(pid):
+        return "down"
+    try:
+        with socket.create_connection(("127.0.0.1", host["ssh_port"]), timeout=1):
+            return "up"
+    except OSError:
+        return "down"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def running_stacks() -> list[dict[str, Any]]:

@@ -13,6 +13,7 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import paramiko
@@ -59,6 +60,20 @@ def require_loopback_host(host: HostRecord) -> None:
         raise UsageError(f"{host.label}: local mode refuses non-loopback address {host.address!r}")
 
 
+CONNECT_WAIT = wait_exponential(multiplier=0.1, max=2.0)
+OnAttempt = Callable[[int, int, float], None]  # (attempt, planned attempts, seconds waited so far)
+
+
+def planned_attempts(budget: float) -> int:
+    """About how many connects the budget allows when each is refused at once: tenacity tries
+    again while the time spent is under the budget, after waits of 0.1, 0.2, 0.4 ... 2 s."""
+    waited, attempts = 0.0, 1
+    while waited < budget:
+        waited += min(2.0, 0.1 * 2 ** (attempts - 1))
+        attempts += 1
+    return attempts
+
+
 @dataclass
 class ConnectInfo:
     attempts: int
@@ -67,13 +82,14 @@ class ConnectInfo:
 
 class HostSession:
     def __init__(self, host: HostRecord, host_keys: paramiko.HostKeys, key_filename: str | None,
-                 budget: float = 30.0, local_only: bool = False):
+                 budget: float = 30.0, local_only: bool = False, on_attempt: OnAttempt | None = None):
         if local_only:
             require_loopback_host(host)
         self.host = host
         self.host_keys = host_keys
         self.key_filename = key_filename
         self.budget = budget
+        self.on_attempt = on_attempt  # told before every retry, so a person is never left waiting in silence
         self.client: paramiko.SSHClient | None = None
         self.connect_info: ConnectInfo | None = None
         self._lock = threading.Lock()
@@ -105,9 +121,12 @@ class HostSession:
         label = f"{self.host.label} ({self.host.address}:{self.host.port})"
         try:
             for attempt in Retrying(retry=retry_if_exception(_retryable), stop=stop_after_delay(self.budget),
-                                    wait=wait_exponential(multiplier=0.1, max=2.0), reraise=True):
+                                    wait=CONNECT_WAIT, reraise=True):
                 with attempt:
                     attempts += 1
+                    if attempts > 1 and self.on_attempt:
+                        self.on_attempt(attempts, max(attempts, planned_attempts(self.budget)),
+                                        time.monotonic() - started)
                     client = self._new_client()
                     try:
                         client.connect(

@@ -1,217 +1,188 @@
 """The class report page: one static, self-contained HTML file for an instructor.
 
-No scripts, no external assets: inline CSS, <details> for drill-downs, so it reads the
-same from a mail attachment, a CI artifact or a file:// URL. Deterministic for a given
-report (ids come from names, never from counters or randomness).
+Rendered by Jinja2 (autoescape on) from templates/class.html.j2: no scripts, no external
+assets, <details> for what happened, so it reads the same from a mail attachment, a CI
+artifact or a file:// URL. Students who need attention come first, each with a one-line
+cause; a dead host is one entry, not one per check. Deterministic for a given report
+(ids come from names, never from counters or randomness).
 """
 
 from __future__ import annotations
 
 import re
 import time
-from html import escape
+from dataclasses import dataclass, field
 from itertools import groupby
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from labs.lesson.findings import Finding, Status
 from labs.report.model import EXIT_MEANING, Report, worst
 
-BRIEF = 40  # characters of an observation shown in a grid cell; the rest is in its title and details
+ORDER = {"fail": 0, "unreachable": 1, "pass": 2, "absent": 3}  # who comes first on the page
+MARKS = {Status.PASS: "✓", Status.FAIL: "✗", Status.UNREACHABLE: "no SSH"}
+LABELS = {"fail": "fail", "unreachable": "no SSH", "pass": "pass", "absent": "not run"}
 
-CSS = """
-:root { --pass:#2b8a3e; --pass-bg:#e6f4ea; --fail:#c92a2a; --fail-bg:#ffe3e3; --unre:#b35c00; --unre-bg:#fff3d6;
-        --absent:#868e96; --absent-bg:#f1f3f5; --line:#dee2e6; --ink:#212529; --muted:#5c636a; }
-* { box-sizing: border-box; }
-body { margin: 0; padding: 24px 32px; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
-       color: var(--ink); background: #fff; }
-h1 { font-size: 22px; margin: 0 0 4px; } h2 { font-size: 18px; margin: 32px 0 8px; } h3 { font-size: 15px; margin: 20px 0 6px; }
-code, pre, .mono { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; font-size: 12px; }
-.meta { color: var(--muted); margin: 0 0 16px; }
-.tiles { display: flex; flex-wrap: wrap; gap: 12px; margin: 8px 0 16px; }
-.tile { border: 1px solid var(--line); border-radius: 8px; padding: 8px 14px; min-width: 120px; }
-.tile b { display: block; font-size: 22px; }
-.tile.pass b { color: var(--pass); } .tile.fail b { color: var(--fail); } .tile.unreachable b { color: var(--unre); }
-.exit { display: inline-block; padding: 6px 12px; border-radius: 6px; font-weight: 600; color: #fff; }
-.exit.s0 { background: var(--pass); } .exit.s1 { background: var(--fail); } .exit.s3 { background: var(--unre); }
-.attention a { color: var(--fail); }
-.legend span { display: inline-block; padding: 1px 8px; margin-right: 6px; border-radius: 4px; }
-.scroll { display: inline-block; max-width: 100%; overflow-x: auto; vertical-align: top; }
-table { border-collapse: collapse; }
-th, td { border: 1px solid var(--line); padding: 4px 6px; vertical-align: top; text-align: left; }
-thead th { background: #f8f9fa; font-weight: 600; }
-thead th.host { text-align: center; }
-thead th.check { font-size: 12px; font-weight: 500; max-width: 9em; }
-table.grid th.student { position: sticky; left: 0; background: #fff; white-space: nowrap; z-index: 1; }
-tr[data-verdict="fail"] { background: var(--fail-bg); }
-tr[data-verdict="fail"] th.student { background: var(--fail); color: #fff; }
-tr[data-verdict="fail"] > * { border-top: 2px solid var(--fail); border-bottom: 2px solid var(--fail); }
-tr[data-verdict="unreachable"] th.student { background: var(--unre-bg); }
-.verdict { display: block; font-size: 11px; font-weight: 500; text-transform: uppercase; letter-spacing: .04em; }
-td.cell { min-width: 7em; font-size: 12px; }
-.obs { display: block; max-width: 13em; overflow-wrap: break-word; }
-details.failure summary { max-width: 13em; overflow-wrap: break-word; }
-.cell.pass { background: var(--pass-bg); color: #1b5e2b; }
-.cell.fail { background: #ffc9c9; color: #861b1b; font-weight: 500; }
-.cell.unreachable { background: var(--unre-bg); color: #7a4100; }
-.cell.absent { background: var(--absent-bg); color: var(--absent); }
-td.cell.absent { text-align: center; }
-td.cell:target { outline: 3px solid var(--ink); outline-offset: -3px; }
-.secs { display: block; color: var(--muted); font-size: 11px; font-weight: 400; }
-details.failure summary { cursor: pointer; }
-details.failure[open] { width: 28em; }
-details.failure dl { display: grid; grid-template-columns: max-content 1fr; gap: 2px 10px; margin: 6px 0;
-                     padding: 8px; background: #fff; color: var(--ink); border: 1px solid var(--line);
-                     border-radius: 6px; font-weight: 400; }
-details.failure dt { color: var(--muted); } details.failure dd { margin: 0; }
-details.failure pre { margin: 0; white-space: pre-wrap; max-height: 12em; overflow: auto; }
-table.drill td.status { font-weight: 600; }
-table.drill tr.pass td.status { color: var(--pass); } table.drill tr.fail { background: var(--fail-bg); }
-table.drill tr.fail td.status { color: var(--fail); } table.drill tr.unreachable td.status { color: var(--unre); }
-ol.events li { margin: 2px 0; }
-"""
+_env = Environment(loader=PackageLoader("labs.report", "templates"), autoescape=select_autoescape(["j2", "html"]),
+                   undefined=StrictUndefined, trim_blocks=False, keep_trailing_newline=True)
+
+
+@dataclass
+class Problem:
+    """One thing that went wrong: a failed check, or a host that did not answer (all its checks at once)."""
+    status: str
+    student: str
+    where: str  # student/host, and the drill step when not verify
+    phase: str
+    key: str  # host:check, or host:* for a dead host
+    anchor: str
+    what: str  # one line
+    summary: str
+    hint: str
+    fields: list[dict] = field(default_factory=list)
 
 
 def render_html(report: Report) -> str:
     """The whole page for one run of verify, drill or demo."""
-    stack = escape(report.stack)
-    return "\n".join([
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>rolelab class report: {stack}</title>",
-        f"<style>{CSS}</style></head><body>",
-        _header(report),
-        _grid(report),
-        _drills(report),
-        "</body></html>",
-        "",
-    ])
+    return _env.get_template("class.html.j2").render(**page(report))
 
 
-# -- header -------------------------------------------------------------------------------
-
-def _header(report: Report) -> str:
-    started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(report.started))
+def page(report: Report) -> dict:
+    problems = find_problems(report)
+    mine: dict[str, list[Problem]] = {}
+    for p in problems:
+        mine.setdefault(p.student, []).append(p)
+    verdicts = {student: verdict(found) for student, found in report.by_student().items()}
+    ranked = sorted(verdicts, key=lambda s: ORDER[verdicts[s]])  # stable: the class's order within a verdict
+    green = sum(v == "pass" for v in verdicts.values())
     status = report.exit_status
-    verdicts = [verdict(mine) for mine in report.by_student().values()]
-    green = verdicts.count("pass")
-    tiles = "".join(f'<div class="tile {cls}"><b>{n}</b>{escape(label)}</div>' for cls, n, label in [
-        ("pass", report.count(Status.PASS), "checks passed"),
-        ("fail", report.count(Status.FAIL), "checks failed"),
-        ("unreachable", report.count(Status.UNREACHABLE), "checks unreachable"),
-        ("students", f"{green} / {len(verdicts)}", "students all green"),
-    ])
-    return (f'<header><h1>Class report: IAM Roles for EC2</h1>'
-            f'<p class="meta">stack <b>{escape(report.stack)}</b> · mode <b>{escape(report.mode)}</b> · '
-            f'run at <b>{started}</b> · took <b>{_duration(report.seconds)}</b></p>'
-            f'<div class="tiles" data-total="{len(report.results)}">{tiles}</div>'
-            f'<p><span class="exit s{int(status)}" data-exit="{int(status)}">exit {int(status)}: '
-            f'{escape(EXIT_MEANING[status])}</span> &nbsp; {len(verdicts) - green} of {len(verdicts)} students '
-            f'need attention (verify and drills).</p>'
-            f'{_attention(report)}</header>')
+    drills = _drills(report, {(p.phase, p.key, p.student): p.anchor for p in problems})
+    return {
+        "stack": report.stack, "mode": report.mode, "total": len(report.results),
+        "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(report.started)),
+        "took": _duration(report.seconds),
+        "tiles": [{"cls": cls, "value": value, "label": label} for cls, value, label in [
+            ("pass", report.count(Status.PASS), "checks passed"), ("fail", report.count(Status.FAIL), "checks failed"),
+            ("unreachable", report.count(Status.UNREACHABLE), "checks unreachable"),
+            ("students", f"{green} / {len(verdicts)}", "students all green")]],
+        "exit_status": int(status), "exit_meaning": EXIT_MEANING[status],
+        "need": len(verdicts) - green, "students": len(verdicts),
+        "attention": [p for student in ranked for p in mine.get(student, [])],
+        **_grid(report, ranked, verdicts, mine),
+        "problems": [p for student in ranked for p in mine.get(student, [])],
+        "drills": drills, "events": report.events,
+        "drills_failed": any(r["status"] != "pass" for d in drills for r in d["results"]),
+        "drills_summary": _drills_summary(drills, report.events),
+    }
 
 
-def _attention(report: Report) -> str:
-    """Links from the top of the page to every red or amber cell of the grid."""
-    links = [f'<a href="#{_cell_id(r)}">{escape(r.host.label)} · {escape(r.check)}</a>'
-             for r in report.results if r.phase == "verify" and r.status is not Status.PASS]
-    return f'<p class="attention">Needs attention: {" · ".join(links)}</p>' if links else ""
+# -- problems: what went wrong, once each ----------------------------------------------------------
+
+def find_problems(report: Report) -> list[Problem]:
+    problems: list[Problem] = []
+    dead: dict[tuple[str, str], list[Finding]] = {}
+    for r in report.results:
+        if r.status is Status.UNREACHABLE:
+            dead.setdefault((r.phase, r.host.label), []).append(r)
+    told: set[tuple[str, str]] = set()
+    for r in report.results:
+        where = r.host.label if r.phase == "verify" else f"{r.host.label} ({r.phase})"
+        if r.status is Status.FAIL:
+            problems.append(Problem(
+                "fail", r.host.student, where, r.phase, f"{r.host.name}:{r.check}", anchor("p", r, r.check),
+                f"{r.check}: expected {r.expected}, observed {_brief(r.observed, 120)}",
+                f"{r.check}: expected {r.expected}, observed {_brief(r.observed, 120)}", r.hint, _fields(r)))
+        elif r.status is Status.UNREACHABLE and (r.phase, r.host.label) not in told:
+            told.add((r.phase, r.host.label))
+            checks = dead[(r.phase, r.host.label)]
+            what = (f"unreachable, {len(checks)} check(s) not run (no SSH after {r.attempts} attempt(s) "
+                    f"in {r.seconds:.1f} s)")
+            fields = _fields(r, command=False)
+            fields.insert(1, {"name": "not run", "cls": "checks", "pre": False,
+                              "value": ", ".join(c.check for c in checks)})
+            problems.append(Problem("unreachable", r.host.student, where, r.phase, f"{r.host.name}:*",
+                                    anchor("h", r, "host"), what, what, r.hint, fields))
+    return problems
 
 
-# -- the students x checks grid ------------------------------------------------------------
+def _fields(r: Finding, command: bool = True) -> list[dict]:
+    def item(name: str, value: str, pre: bool = False) -> dict:
+        return {"name": name, "cls": name.replace(" ", "-"), "value": value, "pre": pre}
 
-def _grid(report: Report) -> str:
+    tries = f"{r.attempts} {'try' if r.attempts == 1 else 'tries'} in {r.seconds:.2f} s"
+    fields = [item("host", f"{r.host.label} ({r.host.instance_id})")]
+    if command:  # what a person would type, not the script the check runs
+        fields += [item("command", r.title, pre=True), item("expected", r.expected), item("observed", r.observed)]
+    fields.append(item("attempts", tries))
+    if r.evidence is not None:
+        fields.append(item("exit code", str(r.evidence.rc)))
+        if r.evidence.stderr.strip():
+            fields.append(item("stderr", r.evidence.stderr_tail(), pre=True))
+    fields += [item(name, value) for name, value in (("note", r.note), ("hint", r.hint)) if value]
+    return fields
+
+
+# -- the students x checks grid -----------------------------------------------------------------------
+
+def _grid(report: Report, ranked: list[str], verdicts: dict[str, str], mine: dict[str, list[Problem]]) -> dict:
     results = [r for r in report.results if r.phase == "verify"]
     if not results:
-        return '<section id="grid"><h2>Students × checks</h2><p>No verify results in this run.</p></section>'
+        return {"hosts": [], "columns": [], "rows": []}
     columns = list(dict.fromkeys((r.host.name, r.check) for r in results))
     cells: dict[tuple[str, str, str], Finding] = {}
     for r in results:
         key = (r.host.student, r.host.name, r.check)
         if key not in cells or cells[key].status is Status.PASS:  # a repeated check: keep the first bad one
             cells[key] = r
-    hosts = "".join(f'<th class="host" colspan="{len(list(group))}">{escape(host)}</th>'
-                    for host, group in groupby(columns, key=lambda c: c[0]))
-    checks = "".join(f'<th class="check" data-check="{escape(f"{h}:{c}")}" title="{escape(f"{h} · {c}")}">'
-                     f'{escape(c)}</th>' for h, c in columns)
-    rows = "".join(_row(student, [cells.get((student, h, c)) for h, c in columns], columns)
-                   for student in report.students())
-    legend = ('<p class="legend"><span class="cell pass">pass</span><span class="cell fail">fail</span>'
-              '<span class="cell unreachable">unreachable</span><span class="cell absent">— not run</span>'
-              'Click a red or amber cell for the command, the expectation and what the host said.</p>')
-    return (f'<section id="grid"><h2>Students × checks</h2>{legend}'
-            f'<div class="scroll"><table class="grid"><thead><tr><th class="student" rowspan="2">student</th>'
-            f'{hosts}</tr><tr>{checks}</tr></thead><tbody>{rows}</tbody></table></div></section>')
+    links: dict[tuple[str, str], str] = {}
+    for problems in mine.values():
+        links.update({(p.student, p.key): p.anchor for p in problems if p.phase == "verify"})
+    rows = []
+    for student in ranked:
+        row_cells = [_cell(cells.get((student, h, c)), f"{h}:{c}", links) for h, c in columns]
+        first = (mine.get(student) or [None])[0]
+        if all(cell["status"] == "absent" for cell in row_cells):
+            continue  # a student only drilled, never verified: the drills section has them
+        rows.append({"student": student, "anchor": f"row-{_slug(student)}", "verdict": verdicts[student],
+                     "label": LABELS[verdicts[student]], "cells": row_cells,
+                     "cause": first and {"where": first.where, "what": first.what, "hint": first.hint}})
+    hosts = [{"name": host, "span": len(list(group))} for host, group in groupby(columns, key=lambda c: c[0])]
+    return {"hosts": hosts, "columns": [{"key": f"{h}:{c}", "check": c} for h, c in columns], "rows": rows}
 
 
-def _row(student: str, results: list[Finding | None], columns: list[tuple[str, str]]) -> str:
-    mine = verdict([r for r in results if r is not None])
-    cells = "".join(_cell(student, f"{h}:{c}", r) for (h, c), r in zip(columns, results))
-    return (f'<tr data-student="{escape(student)}" data-verdict="{mine}"><th class="student">{escape(student)}'
-            f'<span class="verdict">{mine}</span></th>{cells}</tr>')
-
-
-def _cell(student: str, column: str, r: Finding | None) -> str:
-    marker = f'data-student="{escape(student)}" data-check="{escape(column)}"'
+def _cell(r: Finding | None, key: str, links: dict[tuple[str, str], str]) -> dict:
     if r is None:
-        return f'<td class="cell absent" data-status="absent" {marker} title="not run for this student">—</td>'
-    status = r.status.value
-    took = f'<span class="secs">{_took(r)}</span>'
-    if r.status is Status.PASS:
-        body = f'<span class="obs">{escape(_brief(r.observed))}</span>{took}'
-    else:
-        body = f'{_failure(r)}{took}'
-    return (f'<td id="{_cell_id(r)}" class="cell {status}" data-status="{status}" {marker} '
-            f'title="{escape(r.title)}: {escape(r.observed)}">{body}</td>')
+        return {"status": "absent", "key": key}
+    host_key = f"{r.host.name}:*" if r.status is Status.UNREACHABLE else key
+    mark = MARKS[r.status] + (f" {r.observed}" if r.status is Status.FAIL else "")
+    took = f"{r.seconds:.2f} s" + (f", {r.attempts} tries" if r.attempts > 1 else "")
+    return {"status": r.status.value, "key": key, "mark": mark, "title": f"{r.title}: {r.observed} ({took})",
+            "link": links.get((r.host.student, host_key))}
 
 
-# -- one failure, one click away ------------------------------------------------------------
+# -- drills ------------------------------------------------------------------------------------------
 
-def _failure(r: Finding) -> str:
-    tries = f"{r.attempts} {'try' if r.attempts == 1 else 'tries'} in {r.seconds:.2f} s"
-    fields = [("host", escape(f"{r.host.label} ({r.host.instance_id})")), ("phase", escape(r.phase)),
-              ("command", _pre(r.command)), ("expected", escape(r.expected)),
-              ("observed", escape(r.observed)), ("attempts", tries)]
-    if r.evidence is not None:
-        fields.append(("exit code", str(r.evidence.rc)))
-        if r.evidence.stderr.strip():
-            fields.append(("stderr", _pre(r.evidence.stderr_tail())))
-    fields += [(name, escape(value)) for name, value in (("note", r.note), ("hint", r.hint)) if value]
-    rows = "".join(f'<dt>{name}</dt><dd class="{name.replace(" ", "-")}">{value}</dd>' for name, value in fields)
-    return (f'<details class="failure" data-student="{escape(r.host.student)}" '
-            f'data-check="{escape(f"{r.host.name}:{r.check}")}" data-phase="{escape(r.phase)}">'
-            f'<summary>expected {escape(r.expected)}, observed {escape(r.observed)}</summary>'
-            f'<dl>{rows}</dl></details>')
-
-
-# -- drills -----------------------------------------------------------------------------------
-
-def _drills(report: Report) -> str:
-    phases: dict[str, list[Finding]] = {}
+def _drills(report: Report, links: dict[tuple[str, str, str], str]) -> list[dict]:
+    phases: dict[str, list[dict]] = {}
     for r in report.results:
-        if r.phase != "verify":
-            phases.setdefault(r.phase, []).append(r)
-    if not phases and not report.events:
-        return ""
-    tables = "".join(_phase_table(phase, results) for phase, results in phases.items())
-    events = "".join(f"<li>{escape(e)}</li>" for e in report.events)
-    told = f'<h3>What the drills did</h3><ol class="events">{events}</ol>' if events else ""
-    return f'<section id="drills"><h2>Drills</h2>{tables}{told}</section>'
+        if r.phase == "verify":
+            continue
+        key = f"{r.host.name}:*" if r.status is Status.UNREACHABLE else f"{r.host.name}:{r.check}"
+        phases.setdefault(r.phase, []).append({
+            "status": r.status.value, "student": r.host.student, "host": r.host.label, "check": r.check,
+            "title": r.title, "expected": r.expected, "observed": r.observed, "seconds": f"{r.seconds:.2f}",
+            "link": links.get((r.phase, key, r.host.student))})
+    return [{"name": name, "results": results} for name, results in phases.items()]
 
 
-def _phase_table(phase: str, results: list[Finding]) -> str:
-    rows = "".join(
-        f'<tr class="{r.status.value}" data-status="{r.status.value}" data-student="{escape(r.host.student)}">'
-        f'<td>{escape(r.host.label)}</td><td title="{escape(r.title)}">{escape(r.check)}</td>'
-        f'<td>{escape(r.expected)}</td>'
-        f'<td>{escape(r.observed) if r.status is Status.PASS else _failure(r)}</td>'
-        f'<td class="status">{r.status.value}</td><td class="mono">{r.seconds:.2f}</td></tr>'
-        for r in results)
-    return (f'<h3>{escape(phase)}</h3><div class="scroll"><table class="drill" data-phase="{escape(phase)}">'
-            f'<thead><tr><th>host</th><th>check</th><th>expected</th><th>observed</th><th>status</th><th>s</th>'
-            f'</tr></thead><tbody>{rows}</tbody></table></div>')
+def _drills_summary(drills: list[dict], events: list[str]) -> str:
+    results = [r for d in drills for r in d["results"]]
+    bad = sum(r["status"] != "pass" for r in results)
+    return (f"{len(drills)} drill step(s), {len(results)} check(s): "
+            + (f"{bad} did not pass" if bad else "all passed") + f"; {len(events)} action(s)")
 
 
-# -- small helpers -----------------------------------------------------------------------------
+# -- small helpers -------------------------------------------------------------------------------------
 
 def verdict(results: list[Finding]) -> str:
     """A student's verdict for the page: report.worst, or "absent" when nothing ran."""
@@ -219,20 +190,17 @@ def verdict(results: list[Finding]) -> str:
     return status.value if status else "absent"
 
 
-def _cell_id(r: Finding) -> str:
-    return "cell-" + re.sub(r"[^A-Za-z0-9_-]", "-", f"{r.host.student}--{r.host.name}--{r.check}")
+def anchor(prefix: str, r: Finding, what: str) -> str:
+    return f"{prefix}-" + _slug(f"{r.host.student}--{r.host.name}--{what}--{r.phase}")
 
 
-def _brief(text: str) -> str:
-    return text if len(text) <= BRIEF else text[:BRIEF - 1] + "…"
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "-", text)
 
 
-def _took(r: Finding) -> str:
-    return f"{r.seconds:.2f} s" + (f" · {r.attempts} tries" if r.attempts > 1 else "")
-
-
-def _pre(text: str) -> str:
-    return f"<pre>{escape(text)}</pre>"
+def _brief(text: str, width: int) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= width else line[:width - 1] + "…"
 
 
 def _duration(seconds: float) -> str:

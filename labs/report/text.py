@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from labs.lesson.findings import Finding, Status
+from labs.report.console import cut
 from labs.report.model import Report
+from labs.report.safe import terminal_safe
 from labs.report.tables import table
-from labs.report.terminal import terminal_safe
+
+CELL = 48  # characters of a value in the table; the whole value is under Failures and in JSON
 
 
 def render_text(report: Report) -> str:
-    rows = [[terminal_safe(cell) for cell in (r.phase, r.host.label, r.check, r.expected, r.observed, r.status.value,
-                                              f"{r.seconds:.2f}")] for r in report.results]
+    """Plain, stable text for logs and pipes: the table, what the drills did, failures, verdicts."""
+    rows = [[terminal_safe(c) for c in (r.phase, r.host.label, r.check, cut(r.expected, CELL), cut(r.observed, CELL),
+                                        r.status.value, f"{r.seconds:.2f}")] for r in report.results]
     parts = [table(rows, ["phase", "host", "check", "expected", "observed", "result", "s"])]
     if report.events:
         parts.append("\n".join(["", "What the drills did:"] + [f"  - {e}" for e in report.events]))

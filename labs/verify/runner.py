@@ -13,7 +13,7 @@ import stat
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
 import paramiko
@@ -76,7 +76,8 @@ def submission_order(checks: list[Check]) -> list[Check]:
 class Verifier:
     def __init__(self, outputs: LabOutputs, *, identity: str | None = None, settle: float | None = None,
                  connect_budget: float | None = None, workers: int | None = None,
-                 operator: Clients | None = None, on_result: Callable[[Finding], None] | None = None):
+                 operator: Clients | None = None, on_result: Callable[[Finding], None] | None = None,
+                 on_wait: Callable[[str, int, int, float], None] | None = None):
         self.outputs = outputs
         if outputs.mode == "local":  # refuse the whole lab before connecting to any of its hosts
             for host in outputs.hosts:
@@ -88,6 +89,7 @@ class Verifier:
         self.workers = workers
         self.operator = operator
         self.on_result = on_result
+        self.on_wait = on_wait  # (host label, attempt, planned attempts, seconds): a host slow to answer SSH
         self._sessions: dict[str, HostSession] = {}
         self._dead: dict[str, Exception] = {}  # host label -> why it is unreachable or refused
         self._channels: dict[str, threading.Semaphore] = {}
@@ -125,38 +127,53 @@ class Verifier:
         keys = self.host_keys(host)  # outside the lock: in aws mode it polls the console for seconds
         with self._lock:
             if host.label not in self._sessions:
+                on_attempt = None
+                if self.on_wait:
+                    on_wait = self.on_wait
+                    on_attempt = lambda n, of, seconds: on_wait(host.label, n, of, seconds)  # noqa: E731
                 self._sessions[host.label] = HostSession(
                     host, keys, self.key_filename, budget=self.connect_budget,
-                    local_only=self.outputs.mode == "local")
+                    local_only=self.outputs.mode == "local", on_attempt=on_attempt)
                 self._channels[host.label] = threading.Semaphore(CHANNELS_PER_HOST)
             return self._sessions[host.label]
 
+    def _connect(self, host: HostRecord) -> None:
+        """Open one host's connection; a host that does not answer is recorded, not raised."""
+        try:
+            info = self.session(host).connect()
+            if info.attempts > 1:
+                with self._lock:
+                    self.events.append(f"{host.label}: SSH answered after {info.seconds:.1f} s "
+                                       f"({info.attempts} attempts)")
+        except (InfraError, LabWrong) as error:
+            with self._lock:
+                self._dead[host.label] = error
+
     def connect_all(self, hosts: list[HostRecord]) -> dict[str, Exception]:
         """Open every host's connection in parallel; returns the ones that failed."""
-        def connect(host: HostRecord) -> None:
-            try:
-                info = self.session(host).connect()
-                if info.attempts > 1:
-                    with self._lock:
-                        self.events.append(f"{host.label}: SSH answered after {info.seconds:.1f} s "
-                                           f"({info.attempts} attempts)")
-            except (InfraError, LabWrong) as error:
-                with self._lock:
-                    self._dead[host.label] = error
-
         with ThreadPoolExecutor(max_workers=max(1, min(32, len(hosts)))) as pool:
-            list(pool.map(connect, hosts))
+            list(pool.map(self._connect, hosts))
         return dict(self._dead)
 
     # -- running ------------------------------------------------------------------------
 
     def run(self, checks: list[Check]) -> list[Finding]:
+        """Connect to every host in parallel; a host's checks start as soon as it answers, so healthy
+        hosts' results stream while a slow or dead one is still being waited for."""
         hosts = list(dict.fromkeys(c.host for c in checks))
-        self.connect_all(hosts)
         order = {c.label: i for i, c in enumerate(checks)}
         workers = self.workers or default_workers(self.outputs, len(checks))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="check") as pool:
-            results = list(pool.map(self._run_one, submission_order(checks)))
+        futures: list[Future[Finding]] = []
+        with ThreadPoolExecutor(max_workers=max(1, min(32, len(hosts))), thread_name_prefix="connect") as connects, \
+                ThreadPoolExecutor(max_workers=workers, thread_name_prefix="check") as pool:
+            pending = {connects.submit(self._connect, host): host.label for host in hosts}
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                # the hosts that answered together: their checks in the usual interleaved order
+                ready = {pending.pop(f) for f in done}
+                futures += [pool.submit(self._run_one, c)
+                            for c in submission_order([c for c in checks if c.host.label in ready])]
+            results = [f.result() for f in futures]
         return sorted(results, key=lambda r: order[r.label])
 
     def _run_one(self, check: Check) -> Finding:

@@ -15,7 +15,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 
 
 @contextmanager
-def open_page(path: Path, width: int = 1440) -> Iterator:
+def open_page(path: Path, width: int = 1440, height: int = 900) -> Iterator:
     try:
         from playwright import sync_api
     except ImportError:
@@ -25,7 +25,7 @@ def open_page(path: Path, width: int = 1440) -> Iterator:
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
-            context = browser.new_context(java_script_enabled=False, viewport={"width": width, "height": 900})
+            context = browser.new_context(java_script_enabled=False, viewport={"width": width, "height": height})
             requests: list[str] = []
             context.on("request", lambda request: requests.append(request.url))
             page = context.new_page()
