@@ -102,7 +102,7 @@ def render(plan: Plan) -> str:
     for reg in plan.resources:
         counts[short_type(reg.type)] = counts.get(short_type(reg.type), 0) + 1
     lines += ["", f"{len(plan.resources)} AWS resources to create: "
-              + ", ".join(f"{n} {t}" for t, n in counts.items()),
+              + ", ".join(f"{n} {t}" for t, n in sorted(counts.items())),  # stable, whatever the registration order
               "The AMI is read at `pulumi up` from SSM: " + "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"]
     return "\n".join(lines)
 
