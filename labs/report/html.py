@@ -80,10 +80,7 @@ def page(report: Report) -> dict:
 
 def find_problems(report: Report) -> list[Problem]:
     problems: list[Problem] = []
-    dead: dict[tuple[str, str], list[Finding]] = {}
-    for r in report.results:
-        if r.status is Status.UNREACHABLE:
-            dead.setdefault((r.phase, r.host.label), []).append(r)
+    dead = report.dead_hosts()
     told: set[tuple[str, str]] = set()
     for r in report.results:
         where = r.host.label if r.phase == "verify" else f"{r.host.label} ({r.phase})"

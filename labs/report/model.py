@@ -43,6 +43,14 @@ class Report:
         return {Status.FAIL: ExitStatus.LAB_WRONG, Status.UNREACHABLE: ExitStatus.UNREACHABLE}.get(
             worst(self.results), ExitStatus.OK)
 
+    def dead_hosts(self) -> dict[tuple[str, str], list[Finding]]:
+        """Unreachable findings by (phase, host label): a dead host is one problem, however many checks it had."""
+        dead: dict[tuple[str, str], list[Finding]] = {}
+        for r in self.results:
+            if r.status is Status.UNREACHABLE:
+                dead.setdefault((r.phase, r.host.label), []).append(r)
+        return dead
+
     def students(self) -> list[str]:
         return list(self.by_student())
 

@@ -43,10 +43,7 @@ def print_terminal(report: Report, console: Console, verbose: bool = False, even
 def problem_lines(report: Report) -> list[tuple[Text, str]]:
     """One (headline, hint) per failed check, and one per unreachable host (whatever its checks)."""
     lines: list[tuple[Text, str]] = []
-    dead: dict[tuple[str, str], list[Finding]] = {}
-    for r in report.results:
-        if r.status is Status.UNREACHABLE:
-            dead.setdefault((r.phase, r.host.label), []).append(r)
+    dead = report.dead_hosts()
     told: set[tuple[str, str]] = set()
     for r in report.results:
         if r.status is Status.FAIL:
