@@ -374,11 +374,15 @@ def status(stack: str = DEFAULT_STACK) -> dict[str, Any]:
                     "hint": f"its state directory is gone but {len(orphans)} process(es) run on; "
                             f"run `rolelab local down --stack {stack}`"}
         return {"stack": stack, "state": "down"}
+    crashed = {"stack": stack, "state": "crashed", "state_dir": str(paths.root),
+               "hint": f"run `rolelab local down --stack {stack}` to clean up"}
     if not client.alive():
         records = [r.pid for _, r in PidRecord.read_all(paths.pids) if is_ours(r)] + [r.pid for r in unrecorded(paths)]
-        return {"stack": stack, "state": "crashed", "state_dir": str(paths.root), "leftover_pids": records,
-                "hint": f"run `rolelab local down --stack {stack}` to clean up"}
-    info = client.status()
+        return {**crashed, "leftover_pids": records}
+    try:
+        info = client.status()
+    except InfraError:  # it died between the two looks (a SIGKILL lands in between): that is a crash too
+        return {**crashed, "leftover_pids": [r.pid for _, r in PidRecord.read_all(paths.pids) if is_ours(r)]}
     names = _host_names(paths)
     for host in info.get("hosts", []):
         host.update(names.get(host["instance_id"], {"student": "?", "host": "?"}))
