@@ -12,10 +12,11 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from botocore.exceptions import ClientError
+
 from labs.core.outputs import HostRecord
 from labs.core.tags import lab_tags
 from labs.core.trust import EC2_PRINCIPAL, EC2_TRUST, trusts_ec2
-from labs.lesson.account import associations
 
 __all__ = ["AccountView", "Problem", "problems", "read_view", "trusts_ec2"]
 
@@ -59,27 +60,53 @@ class Problem:
         return f"{self.what}; repair: {self.repair}"
 
 
+def _role_view(iam, role: str) -> RoleView:
+    try:
+        got = iam.get_role(RoleName=role)["Role"]
+    except iam.exceptions.NoSuchEntityException:
+        return RoleView(role, exists=False)
+    pages = iam.get_paginator("list_attached_role_policies").paginate(RoleName=role)
+    attached = tuple(p["PolicyArn"] for page in pages for p in page["AttachedPolicies"])
+    profiles = tuple(p["InstanceProfileName"] for p in
+                     iam.list_instance_profiles_for_role(RoleName=role)["InstanceProfiles"])
+    return RoleView(role, True, attached, trusts_ec2(got.get("AssumeRolePolicyDocument", {})), profiles)
+
+
+def _role_views(iam, roles: list[str]) -> dict[str, RoleView]:
+    """A class's roles in a few calls (GetAccountAuthorizationDetails); role by role where that is refused."""
+    if len(roles) <= 2:
+        return {role: _role_view(iam, role) for role in roles}
+    try:
+        pages = iam.get_paginator("get_account_authorization_details").paginate(Filter=["Role"])
+        details = {d["RoleName"]: d for page in pages for d in page["RoleDetailList"]}
+    except ClientError:
+        return {role: _role_view(iam, role) for role in roles}
+    views = {}
+    for role in roles:
+        found = details.get(role)
+        views[role] = RoleView(role, exists=False) if found is None else RoleView(
+            role, True, tuple(p["PolicyArn"] for p in found.get("AttachedManagedPolicies", [])),
+            trusts_ec2(found.get("AssumeRolePolicyDocument", {})),
+            tuple(p["InstanceProfileName"] for p in found.get("InstanceProfileList", [])))
+    return views
+
+
 def read_view(clients, hosts: list[HostRecord]) -> AccountView:
-    """Read-only: the roles the hosts declare, and every host's associations and metadata options."""
+    """Read-only: the roles the hosts declare, and every host's associations and metadata options
+    (a class in a handful of calls, not a few per host)."""
     iam, ec2 = clients("iam"), clients("ec2")
-    view = AccountView()
-    for role in dict.fromkeys(h.role for h in hosts if h.role):
-        try:
-            got = iam.get_role(RoleName=role)["Role"]
-        except iam.exceptions.NoSuchEntityException:
-            view.roles[role] = RoleView(role, exists=False)
-            continue
-        pages = iam.get_paginator("list_attached_role_policies").paginate(RoleName=role)
-        attached = tuple(p["PolicyArn"] for page in pages for p in page["AttachedPolicies"])
-        profiles = tuple(p["InstanceProfileName"] for p in
-                         iam.list_instance_profiles_for_role(RoleName=role)["InstanceProfiles"])
-        view.roles[role] = RoleView(role, True, attached, trusts_ec2(got.get("AssumeRolePolicyDocument", {})),
-                                    profiles)
-    for host in hosts:
-        view.associations[host.instance_id] = [
-            Association(a["AssociationId"], a["IamInstanceProfile"]["Arn"]) for a in associations(ec2, host.instance_id)]
-        instance = ec2.describe_instances(InstanceIds=[host.instance_id])["Reservations"][0]["Instances"][0]
-        view.http_tokens[host.instance_id] = instance.get("MetadataOptions", {}).get("HttpTokens", "")
+    view = AccountView(roles=_role_views(iam, list(dict.fromkeys(h.role for h in hosts if h.role))))
+    ids = [h.instance_id for h in hosts]
+    for chunk in (ids[i:i + 100] for i in range(0, len(ids), 100)):
+        found = ec2.describe_iam_instance_profile_associations(
+            Filters=[{"Name": "instance-id", "Values": chunk}]).get("IamInstanceProfileAssociations", [])
+        for instance_id in chunk:
+            view.associations[instance_id] = [
+                Association(a["AssociationId"], a["IamInstanceProfile"]["Arn"]) for a in found
+                if a["InstanceId"] == instance_id and a.get("State") in ("associating", "associated")]
+        reservations = ec2.describe_instances(InstanceIds=chunk)["Reservations"]
+        for instance in (i for r in reservations for i in r["Instances"]):
+            view.http_tokens[instance["InstanceId"]] = instance.get("MetadataOptions", {}).get("HttpTokens", "")
     return view
 
 
