@@ -22,13 +22,15 @@ STORED_HINT = ("credentials are stored on the host: remove ~/.aws/credentials (a
                "the role's credentials come from IMDS")
 
 
-def unreachable_hint(finding: Finding, mode: str, cause: str, attempts: int, seconds: float) -> str:
+def unreachable_hint(finding: Finding, mode: str, cause: str, attempts: int, seconds: float,
+                     stack: str = "local") -> str:
     host = finding.host
     waited = f"no SSH from {host.address}:{host.port} after {attempts} attempt(s) in {seconds:.1f} s"
     if cause == "auth":
         return f"{waited}: the key was refused; pass the lab key pair's private key with --identity"
     if mode == "local":
-        return f"{waited} (sshd {cause}): see `rolelab local status --stack STACK`; `rolelab local down` and `up` restart it"
+        return (f"{waited} (sshd {cause}): see `rolelab local status --stack {stack}`; `rolelab local down --stack "
+                f"{stack}` and `up` restart it")
     if cause == "refused":
         return f"{waited} (refused): the instance is booting, stopped or sshd is down; check it in the EC2 console"
     return (f"{waited} (timed out): the security group must allow port 22 from your address "

@@ -190,7 +190,7 @@ class Verifier:
             attempts = getattr(error, "attempts", 0)
             result = finding(check, Status.UNREACHABLE, "unreachable", attempts, waited, note=str(error))
             result = result.with_hint(unreachable_hint(result, self.outputs.mode, getattr(error, "cause", "lost"),
-                                                       attempts, waited))
+                                                       attempts, waited, self.outputs.stack))
         if result.status is Status.FAIL:
             result = result.with_hint(observed_hint(result))
         if self.on_result:
