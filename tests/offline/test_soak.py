@@ -56,6 +56,18 @@ def descriptor_targets() -> list[str]:
 
 @pytest.mark.slow
 def test_twenty_cycles_leave_nothing_behind(capsys):
+    if os.environ.get("ROLELAB_SOAK_CHILD") != "1":
+        # In a fresh interpreter: sockets that earlier tests of the session leave to close lazily
+        # (seen in full runs) are not the CLI's; a leak of the cycles still shows there.
+        import subprocess
+        import sys
+
+        done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                               f"{__file__}::test_twenty_cycles_leave_nothing_behind"],
+                              env={**os.environ, "ROLELAB_SOAK_CHILD": "1"}, capture_output=True, text=True,
+                              timeout=1200)
+        assert done.returncode == 0, done.stdout[-4000:]
+        return
     before = (our_processes(), state_files(), open_descriptors())
     used: set[int] = set()
     for cycle in range(CYCLES):
