@@ -71,7 +71,7 @@ def observe_host(verifier: Verifier, outputs: LabOutputs, seen: Seen, student: s
     """The proof on the with-role host, judged as if it had the target role (what the lesson aims at)."""
     host = outputs.host("with-role", student)
     aimed = replace(host, role=seen.role, policies=seen.policies)
-    checks = [replace(c, host=host, phase="check") for c in derive_checks(aimed, seen.policies) if c.id in HOST_CHECKS]
+    checks = [replace(c, host=host, phase="check") for c in derive_checks(aimed, seen.policies, outputs.region) if c.id in HOST_CHECKS]
     found = verifier.run(checks)
     by_id = {f.check: f for f in found}
     seen.list_users = by_id["iam-list-users"].observed.split(";")[0]

@@ -102,7 +102,7 @@ def _changed_hosts(drill: Drill, target: Target):
 
 def _checks(run: LabRun, hosts, phase: str, only: tuple[str, ...]) -> list[Check]:
     return [replace(c, phase=phase) for h in hosts
-            for c in derive_checks(h, lab_policies(run.outputs.hosts, h.student)) if c.id in only]
+            for c in derive_checks(h, lab_policies(run.outputs.hosts, h.student), run.outputs.region) if c.id in only]
 
 
 def watch(run: LabRun, drill: Drill, acted: list[Acted]) -> None:

@@ -83,7 +83,7 @@ class Walkthrough:
         return found
 
     def _host(self, phase: str, host: HostRecord, step: HostStep) -> Finding:
-        check = next(c for c in derive_checks(host, lab_policies(self.run.outputs.hosts, host.student))
+        check = next(c for c in derive_checks(host, lab_policies(self.run.outputs.hosts, host.student), self.run.outputs.region)
                      if c.id == step.check)
         self.say(f"\n   [{host.label}] $ {check.title}")
         result = self.run.check([replace(check, phase=phase)])[0]

@@ -55,13 +55,12 @@ def probe_suffix(host: HostRecord) -> str:
     return re.sub(r"[^a-z0-9-]", "-", f"{host.student}-{host.instance_id[-8:]}".lower())
 
 
-def aws_probe_check(host: HostRecord, probe: Probe) -> Check:
-    command = probe.command.format(suffix=probe_suffix(host))
+def aws_probe_check(host: HostRecord, probe: Probe, region: str) -> Check:
+    command, undo = probe.render(probe_suffix(host), region)
     outcome = expected(probe, host.role, host.policies)
     return Check(
         id=probe.id, host=host, title=command.split(" --output")[0], command=command, expected=str(outcome),
-        evaluate=lambda result: str(classify(result)),
-        undo=probe.undo.format(suffix=probe_suffix(host)) if probe.undo else None,
+        evaluate=lambda result: str(classify(result)), undo=undo,
         must_not_exist=f"rolelab-probe-{probe_suffix(host)}" if probe.id == "iam-create-user" else None,
     )
 
@@ -174,10 +173,11 @@ def _nothing_stored(host: HostRecord) -> Check:
                  "nothing stored", evaluate, hint="credentials must come from the role via IMDS, never from files")
 
 
-def derive_checks(host: HostRecord, lab_policies: tuple[str, ...]) -> list[Check]:
-    """Every check for one host; lab_policies (the student's) choose which probes run."""
+def derive_checks(host: HostRecord, lab_policies: tuple[str, ...], region: str) -> list[Check]:
+    """Every check for one host; lab_policies (the student's) choose which probes run, the
+    outputs' region how some are spelled (S3's LocationConstraint)."""
     checks = [_tokenless(host), _token_flow(host)]
-    checks += [aws_probe_check(host, probe) for probe in probes_for(lab_policies)]
+    checks += [aws_probe_check(host, probe, region) for probe in probes_for(lab_policies)]
     if host.role:
         checks.append(_caller_identity(host))
     checks.append(_nothing_stored(host))

@@ -15,9 +15,19 @@ from labs.program.policies import SUPPORTED, policy_by_arn
 @dataclass(frozen=True)
 class Probe:
     id: str
-    command: str  # run on the host; {suffix} is a per-host unique token
+    command: str  # run on the host; {suffix} is a per-host unique token, {location} region-dependent options
     why: str
     undo: str | None = None  # run on the host if the probe unexpectedly changed something
+
+    def render(self, suffix: str, region: str) -> tuple[str, str | None]:
+        """(command, undo) for one host in one region."""
+        values = {"suffix": suffix, "location": bucket_location(region)}
+        return self.command.format(**values), self.undo.format(**values) if self.undo else None
+
+
+def bucket_location(region: str) -> str:
+    """S3 refuses CreateBucket without a LocationConstraint outside us-east-1, and with one inside it."""
+    return "" if region == "us-east-1" else f" --create-bucket-configuration LocationConstraint={region}"
 
 
 PROBES: dict[str, Probe] = {p.id: p for p in (
@@ -26,7 +36,7 @@ PROBES: dict[str, Probe] = {p.id: p for p in (
     Probe("iam-create-user", "aws iam create-user --user-name rolelab-probe-{suffix} --output json",
           "write IAM (no lab policy allows it)"),
     Probe("s3-list-buckets", "aws s3api list-buckets --output json", "list S3 buckets"),
-    Probe("s3-create-bucket", "aws s3api create-bucket --bucket rolelab-probe-{suffix} --output json",
+    Probe("s3-create-bucket", "aws s3api create-bucket --bucket rolelab-probe-{suffix}{location} --output json",
           "write S3", undo="aws s3api delete-bucket --bucket rolelab-probe-{suffix}"),
     Probe("ec2-describe-instances", "aws ec2 describe-instances --max-items 5 --output json", "read EC2"),
     Probe("logs-describe-log-groups", "aws logs describe-log-groups --limit 5 --output json", "read CloudWatch Logs"),

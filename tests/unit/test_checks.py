@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from labs.core.outputs import HostRecord
+from labs.core.outputs import HostRecord, LabOutputs
 from labs.core.result import CommandResult
 from labs.lesson import imds_script
 from labs.lesson.checks import Check, derive_checks, lab_policies, probe_suffix
@@ -27,6 +27,7 @@ DATA = Path(__file__).parent / "data"
 ROLE = "DemoRoleForEC2"
 ARN = {name: policy.arn for name, policy in SUPPORTED.items()}
 NOW = 1_780_000_000  # the host's `date -u +%s` in crafted outputs
+REGION = "us-east-1"
 S, N, D = str(Outcome.SUCCESS), str(Outcome.NO_CREDENTIALS), str(Outcome.ACCESS_DENIED)
 
 
@@ -38,8 +39,8 @@ def host(name: str = "with-role", role: str | None = ROLE, policies: tuple[str, 
                       imds_endpoint="http://127.0.0.1:8111", http_tokens=http_tokens)
 
 
-def checks_by_id(record: HostRecord, lab: tuple[str, ...] | None = None) -> dict[str, Check]:
-    return {c.id: c for c in derive_checks(record, record.policies if lab is None else lab)}
+def checks_by_id(record: HostRecord, lab: tuple[str, ...] | None = None, region: str = REGION) -> dict[str, Check]:
+    return {c.id: c for c in derive_checks(record, record.policies if lab is None else lab, region)}
 
 
 # -- the IMDS script's output format -----------------------------------------------------------
@@ -323,10 +324,10 @@ def test_http_tokens_decides_the_tokenless_expectation():
 
 def test_check_order_and_identity():
     record = host()
-    assert [c.id for c in derive_checks(record, record.policies)] == [
+    assert [c.id for c in derive_checks(record, record.policies, REGION)] == [
         "imds-tokenless", "imds-credentials", "iam-list-users", "iam-list-roles", "iam-create-user",
         "sts-caller-identity", "nothing-stored"]
-    assert {c.label for c in derive_checks(record, record.policies)} >= {"verify:student01/with-role:iam-list-users"}
+    assert {c.label for c in derive_checks(record, record.policies, REGION)} >= {"verify:student01/with-role:iam-list-users"}
 
 
 def test_scripts_talk_to_the_declared_imds_endpoint_only():
@@ -347,10 +348,34 @@ def test_probe_commands_are_unique_per_host_and_clean_up():
     assert create_user.title == "aws iam create-user --user-name rolelab-probe-student-07-34567890"
     assert create_user.must_not_exist == "rolelab-probe-student-07-34567890"
     bucket = checks["s3-create-bucket"]
+    assert bucket.command == "aws s3api create-bucket --bucket rolelab-probe-student-07-34567890 --output json"
     assert bucket.undo == "aws s3api delete-bucket --bucket rolelab-probe-student-07-34567890"
     assert checks["iam-list-users"].title == "aws iam list-users"
     other = replace(record, instance_id="i-0abcdef1299999999")
     assert probe_suffix(other) != probe_suffix(record)
+
+
+@pytest.mark.parametrize("region", ["eu-west-1", "ap-southeast-2", "us-west-2"])
+def test_outside_us_east_1_the_bucket_probe_names_the_region_as_s3_requires(region):
+    """S3 refuses CreateBucket without a LocationConstraint outside us-east-1 (and with one inside it):
+    without it, a full-access host would see an error, never Success."""
+    record = host(policies=(ARN["AmazonS3FullAccess"],))
+    bucket = checks_by_id(record, region=region)["s3-create-bucket"]
+    assert bucket.command == (f"aws s3api create-bucket --bucket rolelab-probe-{probe_suffix(record)} "
+                              f"--create-bucket-configuration LocationConstraint={region} --output json")
+    assert bucket.title == bucket.command.removesuffix(" --output json")
+    assert bucket.undo == f"aws s3api delete-bucket --bucket rolelab-probe-{probe_suffix(record)}"
+    assert "LocationConstraint" not in checks_by_id(record, region="us-east-1")["s3-create-bucket"].command
+    others = {c.id: c.command for c in checks_by_id(record, region=region).values() if c.id != "s3-create-bucket"}
+    assert others == {c.id: c.command for c in checks_by_id(record).values() if c.id != "s3-create-bucket"}
+
+
+def test_the_suite_spells_probes_for_the_outputs_region():
+    from labs.lesson.suite import lab_checks
+
+    record = host(policies=(ARN["AmazonS3ReadOnlyAccess"],))
+    commands = {c.id: c.command for c in lab_checks(LabOutputs("aws", "eu-central-1", "dev", (record,)))}
+    assert "--create-bucket-configuration LocationConstraint=eu-central-1 " in commands["s3-create-bucket"]
 
 
 def test_probe_evaluate_is_classify():
@@ -373,7 +398,7 @@ def test_verify_hands_out_aws_checks_first_and_takes_hosts_in_turn():
     a = host("no-role", role=None, instance_id="i-0000000000000000a")
     b = host("with-role", instance_id="i-0000000000000000b")
     policies = (ARN["IAMReadOnlyAccess"],)
-    checks = derive_checks(a, policies) + derive_checks(b, policies)  # host by host, as the suite builds them
+    checks = derive_checks(a, policies, REGION) + derive_checks(b, policies, REGION)  # host by host, as the suite builds them
     order = submission_order(checks)
 
     assert sorted(c.label for c in order) == sorted(c.label for c in checks)

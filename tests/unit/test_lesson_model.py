@@ -43,7 +43,7 @@ def declared_view(out: LabOutputs) -> AccountView:
 # -- the model is one place ------------------------------------------------------------------
 
 def test_every_stage_step_names_a_check_that_derive_checks_makes():
-    known = {c.id for h in outputs().hosts for c in derive_checks(h, (READ,))}
+    known = {c.id for h in outputs().hosts for c in derive_checks(h, (READ,), "us-east-1")}
     for stage in LESSON:
         for step in stage.steps:
             if isinstance(step, HostStep):
@@ -53,7 +53,7 @@ def test_every_stage_step_names_a_check_that_derive_checks_makes():
 
 
 def test_every_drill_acts_through_the_one_action_table_and_watches_known_checks():
-    known = {c.id for h in outputs().hosts for c in derive_checks(h, (READ,))}
+    known = {c.id for h in outputs().hosts for c in derive_checks(h, (READ,), "us-east-1")}
     for drill in DRILLS.values():
         assert drill.action is None or ACTIONS[drill.action.name] is drill.action
         assert set(drill.watch) | set(drill.restored) <= known, drill.name
@@ -65,11 +65,11 @@ def test_expectations_after_an_action_follow_the_state_for_any_config(role, poli
     target = Target(outputs(role, policies), "student01")
     after = {h.name: h for h in ACTIONS["detach-policy"].after(target)}
     assert after["with-role"].policies == policies[1:]
-    want = {c.id: c.expected for c in derive_checks(after["with-role"], policies)}
+    want = {c.id: c.expected for c in derive_checks(after["with-role"], policies, "us-east-1")}
     assert want["iam-list-users"] == ("Success" if READ in policies[1:] else "AccessDenied")
     attached = {h.name: h for h in ACTIONS["attach-role"].after(target)}
     assert attached["no-role"].role == role and attached["no-role"].policies == policies
-    assert {c.id: c.expected for c in derive_checks(attached["no-role"], policies)}["sts-caller-identity"] == \
+    assert {c.id: c.expected for c in derive_checks(attached["no-role"], policies, "us-east-1")}["sts-caller-identity"] == \
         f"assumed-role/{role}/{attached['no-role'].instance_id}"
     assert ACTIONS["attach-role"].cli_line(target).endswith(f"Name={role}")
 
@@ -77,7 +77,7 @@ def test_expectations_after_an_action_follow_the_state_for_any_config(role, poli
 def test_one_pass_rule_and_worst():
     assert judge("AccessDenied", "AccessDenied") is Status.PASS and judge("x", "y") is Status.FAIL
     host = record("no-role", None)
-    check = derive_checks(host, (READ,))[0]
+    check = derive_checks(host, (READ,), "us-east-1")[0]
     found = [finding(check, s, "x") for s in (Status.PASS, Status.UNREACHABLE, Status.FAIL)]
     assert worst(found) is Status.FAIL and worst(found[:2]) is Status.UNREACHABLE and worst([]) is None
 
@@ -146,7 +146,7 @@ def test_trust_policy_reading(document, trusted):
 # -- hints from what was observed ---------------------------------------------------------------
 
 def _failed(host: HostRecord, check_id: str, observed: str):
-    check = next(c for c in derive_checks(host, lab_policies((host,), host.student)) if c.id == check_id)
+    check = next(c for c in derive_checks(host, lab_policies((host,), host.student), "us-east-1") if c.id == check_id)
     return finding(check, Status.FAIL, observed)
 
 
