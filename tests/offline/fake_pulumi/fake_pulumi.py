@@ -3,7 +3,9 @@
 up -> `rolelab local up`; stack output --json -> that stack's outputs; destroy -> `rolelab local down`.
 FAKE_PULUMI_FAIL=up|destroy makes that step fail like a provider error would; FAKE_PULUMI_SLOW_UP=1
 makes up wait until it gets SIGINT, then cancel slowly (as the real CLI finishes what is in flight).
-config --json -> aws:region us-east-1; cancel -> logged, exit 0.
+config --json -> aws:region us-east-1; cancel -> logged, exit 0; whoami --verbose -> a local backend.
+FAKE_PULUMI_PASSPHRASE=required makes every verb that opens the stack's secrets fail, without
+PULUMI_CONFIG_PASSPHRASE, with the real CLI's words (as `--non-interactive` does on a local backend).
 """
 
 import json
@@ -36,6 +38,14 @@ def cancel_slowly(*_):
 
 
 signal.signal(signal.SIGINT, lambda *_: note("sigint"))  # a SIGINT to any other verb is recorded
+if args[:2] == ["whoami", "--verbose"]:
+    print(f"User: tester\nOrganizations: \nBackend URL: file://{os.path.dirname(os.environ['FAKE_PULUMI_LOG'])}")
+    sys.exit(0)
+if (os.environ.get("FAKE_PULUMI_PASSPHRASE") == "required" and args[0] in ("config", "stack", "up", "destroy")
+        and not (os.environ.get("PULUMI_CONFIG_PASSPHRASE") or os.environ.get("PULUMI_CONFIG_PASSPHRASE_FILE"))):
+    print("error: getting secrets manager: passphrase must be set with PULUMI_CONFIG_PASSPHRASE or "
+          "PULUMI_CONFIG_PASSPHRASE_FILE environment variables", file=sys.stderr)
+    sys.exit(255)
 if args[0] == "up" and os.environ.get("FAKE_PULUMI_SLOW_UP"):
     signal.signal(signal.SIGINT, cancel_slowly)
     note("waiting")
