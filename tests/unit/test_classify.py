@@ -51,12 +51,12 @@ EXPECTED_V1 = {
 }
 
 EXPECTED_V2 = {
-    "v2_no_credentials_pre_2_31": Outcome.NO_CREDENTIALS,
-    "v2_no_credentials_2_31": Outcome.NO_CREDENTIALS,
+    "v2_no_credentials_pre_2_32": Outcome.NO_CREDENTIALS,
     "v2_no_credentials_2_32_aws_login": Outcome.NO_CREDENTIALS,
+    "v2_no_credentials_2_34": Outcome.NO_CREDENTIALS,
     "v2_list_users_success": Outcome.SUCCESS,
-    "v2_create_user_access_denied_pre_2_31": Outcome.ACCESS_DENIED,
-    "v2_create_user_access_denied_2_32": Outcome.ACCESS_DENIED,
+    "v2_create_user_access_denied_pre_2_34": Outcome.ACCESS_DENIED,
+    "v2_create_user_access_denied_2_34": Outcome.ACCESS_DENIED,
     "v2_ec2_unauthorized_operation": Outcome.ACCESS_DENIED,
     # mutating EC2 calls carry only an encoded message: the error code is the one stable token
     "v2_ec2_unauthorized_encoded_message": Outcome.ACCESS_DENIED,
@@ -102,9 +102,25 @@ def test_recorded_fixtures_show_the_lessons_facts():
     assert denied["rc"] == 255 and "(AccessDenied)" in denied["stderr"]
     assert "is not authorized to perform: iam:CreateUser" in denied["stderr"]
     assert all(V2[n]["rc"] == 253 for n in V2 if n.startswith("v2_no_credentials"))
-    assert '"aws login"' in V2["v2_no_credentials_2_32_aws_login"]["stderr"]
-    assert V2["v2_no_credentials_2_31"]["stderr"].strip().startswith("aws: [ERROR]: ")
-    assert V2["v2_create_user_access_denied_2_32"]["rc"] == 254
+    assert V2["v2_create_user_access_denied_2_34"]["rc"] == 254
+
+
+def test_v2_samples_carry_the_right_version_labels():
+    """2.32 changed the hint to "aws login"; 2.34 added the 'aws: [ERROR]: ' prefix and the NoCredentials code."""
+    assert V2["v2_no_credentials_pre_2_32"]["stderr"].strip() == (
+        'Unable to locate credentials. You can configure credentials by running "aws configure".')
+    assert V2["v2_no_credentials_2_32_aws_login"]["stderr"].strip() == (
+        'Unable to locate credentials. You can configure credentials by running "aws login".')
+    assert V2["v2_no_credentials_2_34"]["stderr"].strip() == (
+        'aws: [ERROR]: An error occurred (NoCredentials): Unable to locate credentials. '
+        'You can configure credentials by running "aws login".')
+    for name, sample in V2.items():
+        if sample["rc"] == 0:
+            continue
+        prefixed = any(line.startswith("aws: [ERROR]: ") for line in sample["stderr"].splitlines())
+        assert prefixed == (sample["version"] == "2.34+"), f"{name}: labelled {sample['version']}"
+        if "Unable to locate credentials" in sample["stderr"]:
+            assert ('"aws login"' in sample["stderr"]) == (sample["version"] != "2.15-2.31"), name
 
 
 @pytest.mark.parametrize("rc, stderr, outcome", [
@@ -112,6 +128,8 @@ def test_recorded_fixtures_show_the_lessons_facts():
     (253, "Unable to locate credentials", Outcome.NO_CREDENTIALS),
     (255, "Unable to locate credentials", Outcome.NO_CREDENTIALS),
     (254, "Unable to locate credentials", Outcome.OTHER_ERROR),
+    (253, "aws: [ERROR]: An error occurred (NoCredentials): no credentials found", Outcome.NO_CREDENTIALS),
+    (254, "aws: [ERROR]: An error occurred (NoCredentials): no credentials found", Outcome.OTHER_ERROR),
     (1, "Unable to locate credentials", Outcome.OTHER_ERROR),
     # denial tokens only count with a service-error exit code
     (254, "An error occurred (AccessDenied) when calling", Outcome.ACCESS_DENIED),
