@@ -26,8 +26,10 @@ from labs.lesson.drills import DRILLS
 from labs.program.config import DEFAULT_REGION
 from labs.provision import pulumi_cli
 from labs.provision.operator import operator_clients
+from labs.remote.keys import load_private_key
 from labs.report.model import Report
 from labs.report.progress import Progress
+from labs.verify.runner import check_private_key
 
 UP_TIMEOUT = 30 * 60
 DESTROY_TIMEOUT = 30 * 60
@@ -48,6 +50,9 @@ def run_e2e(stack: str, identity: str | None, progress: Progress, settle: float 
             connect_budget: float | None = None,
             clients_for: Callable[[str], Clients] = DefaultChainClients) -> E2eResult:
     pulumi_cli.pulumi_binary()  # no CLI: say so before anything exists that would need destroying
+    if identity:  # a key that cannot be read or decrypted: now, not after `pulumi up`
+        check_private_key(identity)
+        load_private_key(identity)
     config = pulumi_cli.stack_config(stack)  # a missing passphrase is exit 2 here, before anything exists
     region = config.get("aws:region") or DEFAULT_REGION
     account = clients_for(region)

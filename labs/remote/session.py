@@ -82,12 +82,16 @@ class ConnectInfo:
 
 class HostSession:
     def __init__(self, host: HostRecord, host_keys: paramiko.HostKeys, key_filename: str | None,
-                 budget: float = 30.0, local_only: bool = False, on_attempt: OnAttempt | None = None):
+                 budget: float = 30.0, local_only: bool = False, on_attempt: OnAttempt | None = None, *,
+                 pkey: paramiko.PKey | None = None, allow_agent: bool | None = None):
         if local_only:
             require_loopback_host(host)
         self.host = host
         self.host_keys = host_keys
         self.key_filename = key_filename
+        self.pkey = pkey  # a key already read (and decrypted: labs/remote/keys.py); tried before the agent
+        # ssh-agent: offered after the key, as ssh does; default: only when no key was given
+        self.allow_agent = key_filename is None and pkey is None if allow_agent is None else allow_agent
         self.budget = budget
         self.on_attempt = on_attempt  # told before every retry, so a person is never left waiting in silence
         self.client: paramiko.SSHClient | None = None
@@ -131,8 +135,8 @@ class HostSession:
                     try:
                         client.connect(
                             self.host.address, port=self.host.port, username=self.host.user,
-                            key_filename=self.key_filename, look_for_keys=False,
-                            allow_agent=self.key_filename is None, timeout=5, banner_timeout=5, auth_timeout=10,
+                            pkey=self.pkey, key_filename=self.key_filename, look_for_keys=False,
+                            allow_agent=self.allow_agent, timeout=5, banner_timeout=5, auth_timeout=10,
                         )
                     except BaseException:
                         client.close()

@@ -28,6 +28,7 @@ from labs.lesson.checks import Check, finding
 from labs.lesson.classify import Outcome
 from labs.lesson.findings import Finding, Status, judge
 from labs.remote.hostkeys import pinned_from_ec2
+from labs.remote.keys import load_private_key
 from labs.remote.session import HostKeyMismatch, HostSession, require_loopback_host
 from labs.verify.hints import observed_hint, unreachable_hint
 
@@ -84,6 +85,10 @@ class Verifier:
                 require_loopback_host(host)
         self.key_filename = identity or outputs.private_key_path
         check_private_key(self.key_filename)
+        self.pkey = load_private_key(self.key_filename) if self.key_filename else None
+        # ssh-agent as ssh uses it: after --identity's key (or alone in aws mode without one); never
+        # for the key a local stack made, which needs no help
+        self.allow_agent = identity is not None or outputs.mode == "aws"
         self.settle = SETTLE[outputs.mode] if settle is None else settle
         self.connect_budget = CONNECT_BUDGET[outputs.mode] if connect_budget is None else connect_budget
         self.workers = workers
@@ -132,8 +137,8 @@ class Verifier:
                     on_wait = self.on_wait
                     on_attempt = lambda n, of, seconds: on_wait(host.label, n, of, seconds)  # noqa: E731
                 self._sessions[host.label] = HostSession(
-                    host, keys, self.key_filename, budget=self.connect_budget,
-                    local_only=self.outputs.mode == "local", on_attempt=on_attempt)
+                    host, keys, None, budget=self.connect_budget, local_only=self.outputs.mode == "local",
+                    on_attempt=on_attempt, pkey=self.pkey, allow_agent=self.allow_agent)
                 self._channels[host.label] = threading.Semaphore(CHANNELS_PER_HOST)
             return self._sessions[host.label]
 

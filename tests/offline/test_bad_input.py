@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
 from labs.core.outputs import LabOutputs
 from labs.provision import local
@@ -77,7 +79,9 @@ def aws_outputs(**changes) -> str:
 
 
 OPERATOR = "[rolelab-operator]\naws_access_key_id = AKIAEXAMPLEEXAMPLE00\naws_secret_access_key = not-a-secret\n"
-KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nnot a real key\n-----END OPENSSH PRIVATE KEY-----\n"
+# A real key: the key is read before the other files, so every other case needs one it can read.
+KEY = Ed25519PrivateKey.generate().private_bytes(Encoding.PEM, PrivateFormat.OpenSSH, NoEncryption()).decode()
+NOT_A_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nnot a real key\n-----END OPENSSH PRIVATE KEY-----\n"
 LOCAL_FILES = {"operator-credentials": OPERATOR, "id_ed25519": KEY, "known_hosts": ""}
 LOCAL_MODES = {"operator-credentials": 0o600, "id_ed25519": 0o600}
 
@@ -224,6 +228,8 @@ CASES: list[Case] = [
     # -- private keys ----------------------------------------------------------------------------
     case("key-missing-local", "verify", "-q", "--outputs", "{in}/o.json", names="private key {in}/id_ed25519",
          files={"o.json": local_outputs(), "operator-credentials": OPERATOR, "known_hosts": ""}, modes=LOCAL_MODES),
+    case("key-not-a-key", "verify", "-q", "--outputs", "{in}/o.json", names="private key {in}/id_ed25519",
+         files={"o.json": local_outputs(), **LOCAL_FILES, "id_ed25519": NOT_A_KEY}, modes=LOCAL_MODES),
     case("key-missing-identity", "verify", "-q", "--outputs", "{in}/o.json", "--identity", "{in}/nokey",
          names="private key {in}/nokey", files={"o.json": aws_outputs()}),
     case("key-world-readable", "verify", "-q", "--outputs", "{in}/o.json", "-i", "{in}/id_ed25519",
