@@ -152,6 +152,10 @@ class HostSession:
         except paramiko.SSHException as error:
             if "not found in known_hosts" in str(error):
                 raise HostKeyMismatch(f"{label}: host key is not pinned; refusing to connect (no command was sent)") from None
+            if "no authentication methods" in str(error).lower():  # no key given and no ssh-agent to ask
+                raise Unreachable(f"{label}: no private key to offer (no --identity, no ssh-agent with a key); "
+                                  "pass --identity with the lab key pair's private key", "auth", attempts,
+                                  time.monotonic() - started) from None
             raise Unreachable(f"{label}: SSH failed after {attempts} attempt(s) in "
                               f"{time.monotonic() - started:.1f} s: {error}", "timeout", attempts,
                               time.monotonic() - started) from None

@@ -164,3 +164,18 @@ def test_with_identity_the_session_offers_the_key_then_the_agent(tmp_path, monke
     assert captured["allow_agent"] is True and captured["pkey"] is aws.pkey and captured["look_for_keys"] is False
     assert HostSession(host, paramiko.HostKeys(), str(key)).allow_agent is False  # a key file alone, no agent
     assert HostSession(host, paramiko.HostKeys(), None).allow_agent is True  # no key at all: the agent
+
+
+def test_no_key_and_no_agent_is_an_auth_problem_not_a_timeout(monkeypatch, no_agent):
+    from labs.core.outputs import HostRecord
+
+    host = HostRecord("student01", "with-role", "i-0123456789abcdef0", "127.0.0.1", 2222, "ec2-user",
+                      "DemoRoleForEC2", (), "http://169.254.169.254", "required")
+
+    def connect(self, *args, **kwargs):
+        raise paramiko.SSHException("No authentication methods available")
+
+    monkeypatch.setattr(paramiko.SSHClient, "connect", connect)
+    with pytest.raises(Unreachable) as caught:
+        HostSession(host, paramiko.HostKeys(), None, budget=1.0).connect()
+    assert caught.value.cause == "auth" and "pass --identity" in str(caught.value)
