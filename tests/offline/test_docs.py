@@ -112,3 +112,17 @@ def test_documented_output_matches_in_order_with_placeholders_for_what_changes()
     assert missing(documented, printed) is None
     assert missing("Try: ...list-users\nstudent01  no-role", printed) == "student01 no-role"  # order matters
     assert missing("24 checks: 24 passed", "30 checks: 30 passed") == "24 checks: 24 passed"  # counts are not times
+
+
+def test_the_readme_aws_section_sets_up_the_backend_and_says_why_a_sandbox_account():
+    readme = DOCS["README.md"].read_text(encoding="utf-8")
+    section = readme.split("## Running it on AWS (aws mode)", 1)[1].split("\n## ", 1)[0]
+    commands = [line.split("#", 1)[0].strip() for line in section.splitlines()]
+    login = next(i for i, c in enumerate(commands) if c.startswith("pulumi login"))
+    passphrase = next(i for i, c in enumerate(commands) if c.startswith("export PULUMI_CONFIG_PASSPHRASE="))
+    init = next(i for i, c in enumerate(commands) if c.startswith("pulumi stack init"))
+    assert login < passphrase < init, "the backend (login, passphrase) comes before the stack"
+    sandbox = next(s for s in " ".join(section.split()).split(". ") if "sandbox account" in s)
+    assert "IAMReadOnlyAccess" in sandbox and "whole account's IAM" in sandbox, sandbox
+    assert "AmazonS3FullAccess" in sandbox and "every bucket" in sandbox, sandbox
+    assert "ROLELAB_KEY_PASSPHRASE" in section and "ssh-agent" in section
