@@ -5,6 +5,9 @@ import pulumi
 from labs.core.errors import ConfigError
 from labs.program.config import load_from_pulumi
 from labs.program.lab import Classroom
+from labs.program.quiet import quiet_repeated_errors
+
+quiet_repeated_errors()
 
 try:
     config = load_from_pulumi()

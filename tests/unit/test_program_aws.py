@@ -3,11 +3,15 @@ and a cost guard that survives reboots (checked on what it registers under mocks
 
 from __future__ import annotations
 
+import asyncio
+import gc
+
 import pytest
 import yaml
 
 from labs.core.errors import ConfigError
 from labs.program.costguard import PER_BOOT_PATH
+from labs.program.quiet import said_once
 from labs.provision.fakecloud import FAKE_VPC, FakeCloud
 from labs.provision.mockrun import run_program
 from labs.provision.plan import PLACEHOLDERS
@@ -52,6 +56,21 @@ def test_a_role_of_that_name_made_by_hand_is_refused_not_adopted():
     message = str(caught.value)
     assert caught.value.key == "roleName" and "did not make it" in message
     assert "pulumi config set rolelab:roleName DemoRoleForEC2-unit" in message
+
+
+def test_a_refused_role_is_said_once_not_once_per_output_that_depended_on_it(caplog):
+    with pytest.raises(ConfigError):
+        run(FakeCloud(roles={"DemoRoleForEC2": {}}))
+    loop = asyncio.get_event_loop()
+    assert loop.get_exception_handler() is said_once  # the program installs it on the run's loop
+    # Each Output built on the failed name holds the error; one is awaited, the others report when collected.
+    for error in (ConfigError("roleName", "x", "taken", "rename it"), RuntimeError("a real bug")):
+        future = loop.create_future()
+        future.set_exception(error)
+        del future
+        gc.collect()
+    reported = [r.getMessage() for r in caplog.records if r.name == "asyncio"]
+    assert len(reported) == 1 and "a real bug" in reported[0]  # a bug is still told; the config error once
 
 
 def test_this_stacks_own_role_is_kept_on_a_second_up():
