@@ -33,16 +33,20 @@ def _botocore_session():
     return session
 
 
-def warm_clients(services: tuple[str, ...]) -> None:
-    """Parse the services' models now, while something else is starting (no request is made).
-
-    Only a process that calls this keeps the models (~15 MB); the lab cloud, which makes its
-    clients once, lets them go."""
+def keep_models() -> None:
+    """From now on, every session of this process shares one data loader, so each model (and the 1.2 MB
+    endpoints file) is parsed once, not once per session. Only a process that calls this keeps the
+    models (~15 MB); the lab cloud, which makes its clients once, lets them go."""
     global _warm_models
     import botocore.loaders
 
     if _warm_models is None:
         _warm_models = botocore.loaders.create_loader()
+
+
+def warm_clients(services: tuple[str, ...]) -> None:
+    """Parse the services' models now, while something else is starting (no request is made)."""
+    keep_models()
     factory = ClientFactory("http://127.0.0.1:9", "us-east-1", "warm", "warm")
     for service in services:
         factory(service)
@@ -74,3 +78,8 @@ class ClientFactory:
             if service not in self._clients:
                 self._clients[service] = self._session.client(service, endpoint_url=self.endpoint, config=self._config)
             return self._clients[service]
+
+
+def available_regions(service: str, partition: str) -> list[str]:
+    """The partition's regions for a service, from the (shared, once kept) endpoints data."""
+    return _botocore_session().get_available_regions(service, partition_name=partition)

@@ -17,13 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from labs.core.errors import InfraError
-from labs.labcloud.aws_clients import ClientFactory, require_loopback, warm_clients
+from labs.labcloud.aws_clients import ClientFactory, available_regions, keep_models, require_loopback, warm_clients
 from labs.labcloud.paths import StackPaths
 from labs.labcloud.procs import PidRecord, is_ours, reap, stop_pid, wait_for
 from labs.labcloud.seed import OperatorCredentials
 from labs.labcloud.sshd import find_sshd
 
-__all__ = ["CloudClient", "ClientFactory", "OperatorCredentials", "find_sshd", "require_loopback", "warm_clients"]
+__all__ = ["CloudClient", "ClientFactory", "OperatorCredentials", "available_regions", "find_sshd", "keep_models",
+           "require_loopback", "warm_clients"]
 
 log = logging.getLogger("rolelab.cloud.client")
 PROJECT_DIR = Path(__file__).resolve().parents[2]

@@ -25,7 +25,7 @@ from typing import Any
 from labs.core import outputs as lab_outputs
 from labs.core.errors import ConfigError, InfraError, RolelabError, UsageError
 from labs.core.signals import shielded
-from labs.labcloud.client import ClientFactory, CloudClient, OperatorCredentials, find_sshd, warm_clients
+from labs.labcloud.client import ClientFactory, CloudClient, OperatorCredentials, available_regions, find_sshd, keep_models, warm_clients
 from labs.labcloud.locks import stack_lock
 from labs.labcloud.paths import DEFAULT_STACK, StackPaths
 from labs.labcloud.procs import PidRecord, is_ours, stack_processes, stop_pid, wait_for
@@ -74,9 +74,7 @@ def effective_config(values: Mapping[str, str], public_key: str = "") -> dict[st
 def offline_regions() -> list[str]:
     """The lab cloud emulates the commercial partition only (ARNs `arn:aws:`; moto's other partitions lack the
     managed policies and AMI parameters the lesson needs)."""
-    import boto3
-
-    return boto3.session.Session().get_available_regions("ec2", partition_name="aws")
+    return available_regions("ec2", "aws")
 
 
 def validate(values: Mapping[str, str], stack: str, region: str) -> lab_config.LabConfig:
@@ -104,6 +102,7 @@ def up(values: Mapping[str, str], stack: str = DEFAULT_STACK, region: str | None
     wait: if another command holds the stack, wait for it rather than refuse. On a running stack,
     converge it to the config and repair drift (only for `students` when given)."""
     local_environment()
+    keep_models()  # validate, the program's engine and the drift plan then parse each AWS model once
     validate(values, stack, region or lab_config.DEFAULT_REGION)
     with lock(stack, "being brought up", wait):
         return _up(values, stack, region, students)
