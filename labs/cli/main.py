@@ -445,7 +445,7 @@ def cmd_ssh(args: argparse.Namespace) -> int:
 
         require_loopback_host(host)  # safety: local mode never connects off loopback
     if not outputs.known_hosts:
-        outputs = _pin_from_console(outputs, host)
+        outputs = _pin_aws(outputs, host)
     remote = getattr(args, "remote", None) or None
     argv = openssh_argv(outputs, host, args.identity, remote)
     if args.print:
@@ -665,14 +665,15 @@ def cmd_check(args: argparse.Namespace) -> int:
     return ExitStatus.OK if all(p.complete for p in graded) else ExitStatus.LAB_WRONG
 
 
-def _pin_from_console(outputs, host):
-    """aws mode: learn the host's keys from its console output (never trust on first use)."""
+def _pin_aws(outputs, host):
+    """aws mode: pin the host key the outputs carry (cross-checked with the console), or for outputs without
+    one the keys from the console output; never trust on first use. Written where OpenSSH reads it."""
     from dataclasses import replace
 
     from labs.provision.operator import operator_clients
-    from labs.remote.hostkeys import pinned_from_ec2
+    from labs.remote.hostkeys import console_reader, pinned_for_aws
 
-    keys = pinned_from_ec2(operator_clients(outputs)("ec2"), host.instance_id, host.address, host.port)
+    keys = pinned_for_aws(host, console_reader(operator_clients(outputs)("ec2")))
     path = logs.rolelab_home() / "known_hosts" / outputs.stack
     path.parent.mkdir(parents=True, exist_ok=True)
     keys.save(str(path))

@@ -18,6 +18,8 @@ POSIX_USER = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}")
 POLICY_ARN = re.compile(r"arn:aws(-cn|-us-gov|-iso[a-z]?)?:iam::(aws|\d{12}):policy/[A-Za-z0-9_+=,.@/-]{1,512}")
 LABEL = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")  # student, host kind: shown, never "." or ".."
 STACK = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")  # Pulumi's stack names; a path component here
+# An OpenSSH public key without its comment: the type, one space, the base64 blob (a known_hosts line's tail).
+HOST_KEY = re.compile(r"(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]{16,}={0,2}")
 _DNS_LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 MAX_SHOWN = 60
 

@@ -36,6 +36,9 @@ class HostRecord:
     policies: tuple[str, ...]  # ARNs of the role's managed policies (empty without a role)
     imds_endpoint: str
     http_tokens: str  # "required" (IMDSv2) or "optional"
+    # The SSH host key the program made ("ssh-ed25519 AAAA..."): pinned before the host boots.
+    # None in outputs written before the program made host keys (aws mode then reads the console).
+    host_key: str | None = None
 
     @property
     def label(self) -> str:
@@ -92,7 +95,7 @@ class LabOutputs:
 
 def host_dict(**values: Any) -> dict[str, Any]:
     """The program's export for one host, in the schema's field order."""
-    return {f.name: values[f.name] for f in fields(HostRecord)}
+    return {f.name: values.get(f.name) for f in fields(HostRecord)}
 
 
 def _fail(source: str, problem: str) -> UsageError:
@@ -124,25 +127,28 @@ _HOST_FIELDS: dict[str, tuple[Callable[[object], bool], str]] = {
     "policies": (lambda v: isinstance(v, list) and all(grammar.matches(grammar.POLICY_ARN, p) for p in v),
                  "a list of IAM policy ARNs"),
     "http_tokens": (lambda v: v in ("required", "optional"), "required or optional"),
+    "host_key": (lambda v: v is None or grammar.matches(grammar.HOST_KEY, v),
+                 "an OpenSSH public key ('ssh-ed25519 AAAA...'), or null"),
 }
+_OPTIONAL_HOST_FIELDS = ("host_key",)
 
 
 def _host(source: str, index: int, raw: object, mode: str) -> HostRecord:
     if not isinstance(raw, dict):
         raise _fail(source, f"hosts[{index}] is not an object")
     wanted = [f.name for f in fields(HostRecord)]
-    absent = [k for k in wanted if k not in raw]
+    absent = [k for k in wanted if k not in raw and k not in _OPTIONAL_HOST_FIELDS]
     if absent:
         raise _fail(source, f"hosts[{index}] lacks {', '.join(absent)}")
     for key, (valid, grammar_text) in _HOST_FIELDS.items():
-        if key == "address" and mode == "aws" and raw[key] == "":
+        if key == "address" and mode == "aws" and raw.get(key) == "":
             continue  # an instance without a public IPv4: verify says so, with the fix
-        if not valid(raw[key]):
-            raise _fail(source, f"hosts[{index}].{key} = {grammar.shown(raw[key])} is not {grammar_text}")
+        if not valid(raw.get(key)):
+            raise _fail(source, f"hosts[{index}].{key} = {grammar.shown(raw.get(key))} is not {grammar_text}")
     problem = _imds_endpoint_problem(mode, raw["imds_endpoint"])
     if problem:
         raise _fail(source, f"hosts[{index}].imds_endpoint = {grammar.shown(raw['imds_endpoint'])} {problem}")
-    return HostRecord(**dict({k: raw[k] for k in wanted}, policies=tuple(raw["policies"])))
+    return HostRecord(**dict({k: raw.get(k) for k in wanted}, policies=tuple(raw["policies"])))
 
 
 def from_dict(data: Any, source: str = "outputs") -> LabOutputs:

@@ -16,6 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 from labs.labcloud.imds import ImdsServer
 from labs.labcloud.metadata import CredentialMinter, MotoMetadata
 from labs.labcloud.procs import free_port
@@ -139,11 +141,34 @@ class HostManager:
             for instance_id in sorted(set(self.hosts) - wanted):
                 self._tear_down(self.hosts.pop(instance_id))
 
-    def _authorized_key(self, instance_id: str) -> str:
+    def _cloud_config(self, instance_id: str) -> dict:
+        """The instance's user data as cloud-init reads it: a `#cloud-config` YAML document, else nothing."""
+        encoded = self._ec2.get_instance(instance_id).user_data
+        try:
+            text = encoded.decode() if encoded is not None else ""
+            config = yaml.safe_load(text) if text.startswith("#cloud-config") else None
+        except (ValueError, yaml.YAMLError):
+            log.warning("user data of %s is not valid cloud-config; ignored", instance_id)
+            return {}
+        return config if isinstance(config, dict) else {}
+
+    def _authorized_keys(self, instance_id: str, cloud_config: dict) -> str:
+        """What cloud-init installs for the login user: the key pair's key, then the user data's `ssh_authorized_keys`."""
         instance = self._ec2.get_instance(instance_id)
         pair = self._ec2.key_pairs.get(instance.key_name) if instance.key_name else None
         public = pair.material_public if pair else b""
-        return public.decode() if isinstance(public, bytes) else str(public or "")
+        keys = [public.decode() if isinstance(public, bytes) else str(public or "")]
+        extra = cloud_config.get("ssh_authorized_keys") or []
+        keys += [str(k) for k in extra] if isinstance(extra, list) else []
+        return "\n".join(k.strip() for k in keys if k and k.strip())
+
+    @staticmethod
+    def _host_key(cloud_config: dict) -> tuple[str, str] | None:
+        """The ED25519 host key from the user data's `ssh_keys` (cloud-init's cc_ssh), when it names one."""
+        keys = cloud_config.get("ssh_keys")
+        if not isinstance(keys, dict) or not keys.get("ed25519_private") or not keys.get("ed25519_public"):
+            return None
+        return str(keys["ed25519_private"]), str(keys["ed25519_public"])
 
     def _new_host(self, instance_id: str) -> LocalHost:
         imds = ImdsServer(instance_id, self.metadata, self.minter)
@@ -156,8 +181,10 @@ class HostManager:
             "AWS_REGION": self.region,
             "LANG": "C.UTF-8",
         }
-        sshd = SshdHost(instance_id, self.hosts_dir / instance_id, free_port(), self._authorized_key(instance_id),
-                        env, self.pid_dir)
+        cloud_config = self._cloud_config(instance_id)
+        sshd = SshdHost(instance_id, self.hosts_dir / instance_id, free_port(),
+                        self._authorized_keys(instance_id, cloud_config), env, self.pid_dir,
+                        given_host_key=self._host_key(cloud_config))
         return LocalHost(instance_id, imds, sshd)
 
     def _bring_up(self, host: LocalHost, host_key: str = "keep") -> None:

@@ -1,7 +1,8 @@
 """A real OpenSSH sshd for one instance, on loopback, as the invoking user.
 
-Its own host key, authorized_keys (the instance's key pair, as cloud-init would install
-it) and server-side SetEnv: HOME, a PATH with the real aws CLI, the lab cloud's
+Its own host key (the one the user data's `ssh_keys` gives, as cloud-init installs it, else
+one made here), authorized_keys (the instance's key pair and the user data's
+`ssh_authorized_keys`, as cloud-init would install them) and server-side SetEnv: HOME, a PATH with the real aws CLI, the lab cloud's
 endpoint, this instance's IMDS endpoint and the region. Clients cannot set variables.
 """
 
@@ -47,11 +48,12 @@ class SshdHost:
     instance_id: str
     directory: Path
     port: int
-    authorized_key: str
+    authorized_key: str  # one key per line
     env: dict[str, str]
     pid_dir: Path
     process: subprocess.Popen | None = None
     host_public_key: str = ""
+    given_host_key: tuple[str, str] | None = None  # (private, public) from the instance's user data
 
     @property
     def config_file(self) -> Path:
@@ -83,7 +85,13 @@ class SshdHost:
             for path in kept.iterdir():
                 path.replace(self.directory / path.name)
             kept.rmdir()
-        if not self.host_key.exists():
+        if not self.host_key.exists() and self.given_host_key and host_key != "new":
+            private, public = self.given_host_key
+            fd = os.open(self.host_key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(private.strip() + "\n")
+            self.host_key.with_suffix(".pub").write_text(public.strip() + "\n")
+        if not self.host_key.exists():  # no key in the user data, or a fault asked for another one
             subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", self.instance_id,
                             "-f", str(self.host_key)], check=True, capture_output=True)
         self.host_public_key = " ".join(self.host_key.with_suffix(".pub").read_text().split()[:2])

@@ -7,6 +7,7 @@ from enum import Enum
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_tls as tls
 import yaml
 
 from labs.program.costguard import PER_BOOT_PATH, TTL_MARKER, guard_script
@@ -26,14 +27,23 @@ class HostKind(str, Enum):
         return "optional" if self is HostKind.IMDSV1 else "required"
 
 
-def cost_guard_user_data(ttl_hours: int) -> str | None:
-    """cloud-config that installs the per-boot cost guard (labs/program/costguard.py); None for ttlHours 0."""
-    if ttl_hours == 0:
-        return None
-    config = {"write_files": [{"path": PER_BOOT_PATH, "permissions": "0755", "owner": "root:root",
-                               "content": guard_script(ttl_hours)}]}
-    # The marker line is what the guard reads back from IMDS at each boot.
-    return f"#cloud-config\n{TTL_MARKER}{ttl_hours}\n" + yaml.dump(config, Dumper=_BlockDumper, sort_keys=False)
+def host_user_data(ttl_hours: int, host_key: tuple[str, str] | None = None,
+                   authorized_keys: tuple[str, ...] = ()) -> str:
+    """The instance's cloud-config: its SSH host key (cloud-init's `ssh_keys`), extra login keys
+    (`ssh_authorized_keys`, for ec2-user next to the key pair's) and the per-boot cost guard
+    (labs/program/costguard.py; none for ttlHours 0). host_key is (private, public) in OpenSSH form."""
+    config: dict = {}
+    if host_key:
+        config["ssh_keys"] = {"ed25519_private": host_key[0].strip() + "\n", "ed25519_public": host_key[1].strip()}
+    if authorized_keys:
+        config["ssh_authorized_keys"] = [key.strip() for key in authorized_keys]
+    if ttl_hours:
+        config["write_files"] = [{"path": PER_BOOT_PATH, "permissions": "0755", "owner": "root:root",
+                                  "content": guard_script(ttl_hours)}]
+    # The marker line is what the guard reads back from IMDS at each boot (0 there cancels a shutdown
+    # a guard installed at launch had scheduled).
+    body = yaml.dump(config, Dumper=_BlockDumper, sort_keys=False) if config else ""
+    return f"#cloud-config\n{TTL_MARKER}{ttl_hours}\n" + body
 
 
 class _BlockDumper(yaml.SafeDumper):
@@ -55,6 +65,8 @@ class LabHostArgs:
     ttl_hours: int
     tags: dict[str, str]
     subnet_id: pulumi.Input[str] | None = None
+    # Keys ec2-user accepts besides the key pair's (the instructor's, when a student brings their own).
+    authorized_keys: tuple[pulumi.Input[str], ...] = ()
 
 
 class LabHost(pulumi.ComponentResource):
@@ -63,6 +75,14 @@ class LabHost(pulumi.ComponentResource):
     def __init__(self, name: str, args: LabHostArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("rolelab:index:LabHost", name, None, opts)
         self.kind = args.kind
+        # The SSH host key, made here so it is known (and pinned from the outputs) before the host boots;
+        # its private half is a secret in the state and reaches the instance through cloud-init.
+        self.host_key = tls.PrivateKey(f"{name}-host-key", algorithm="ED25519",
+                                       opts=pulumi.ResourceOptions(parent=self))
+        self.host_public_key = self.host_key.public_key_openssh.apply(lambda key: " ".join(key.split()[:2]))
+        user_data = pulumi.Output.all(self.host_key.private_key_openssh, self.host_key.public_key_openssh,
+                                      *args.authorized_keys).apply(
+            lambda v: host_user_data(args.ttl_hours, (v[0], v[1]), tuple(v[2:])))
         self.instance = aws.ec2.Instance(
             f"{name}-instance",
             ami=args.ami_id,
@@ -78,9 +98,13 @@ class LabHost(pulumi.ComponentResource):
             },
             root_block_device={"encrypted": True, "volume_type": "gp3"},
             instance_initiated_shutdown_behavior="terminate" if args.ttl_hours else "stop",
-            user_data=cost_guard_user_data(args.ttl_hours),
-            # Deliberately false: a new ttlHours stops and starts the instance (same id, same class),
-            # and the per-boot guard then re-reads it; replacing would end a running class.
+            # A secret: it holds the host's private key (encrypted in the state, [secret] in diffs; on EC2
+            # readable only with ec2:DescribeInstanceAttribute, or from the instance's own IMDS).
+            user_data=pulumi.Output.secret(user_data),
+            # Deliberately false: a new ttlHours (or instructor key) stops and starts the instance (same id,
+            # same class), and the per-boot guard then re-reads it; replacing would end a running class.
+            # The host key part never changes by itself (the tls key is made once and kept in the state),
+            # and cloud-init applies ssh_keys once per instance, so a stop/start keeps the pinned key.
             user_data_replace_on_change=False,
             associate_public_ip_address=True,
             tags=args.tags,

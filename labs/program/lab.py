@@ -61,7 +61,7 @@ class RoleLab(pulumi.ComponentResource):
     def host_records(self) -> list[pulumi.Output[dict]]:
         def record(host: LabHost) -> pulumi.Output[dict]:
             role = self.role.role.name if host.kind.has_role and self.role else None
-            return pulumi.Output.all(host.instance.id, host.instance.public_ip, role).apply(
+            return pulumi.Output.all(host.instance.id, host.instance.public_ip, role, host.host_public_key).apply(
                 lambda values, kind=host.kind: host_dict(
                     student=self.student,
                     name=kind.value,
@@ -73,6 +73,7 @@ class RoleLab(pulumi.ComponentResource):
                     policies=list(self.policy_arns) if kind.has_role and self.role else [],
                     imds_endpoint=AWS_IMDS_ENDPOINT,
                     http_tokens=kind.http_tokens,
+                    host_key=values[3],
                 )
             )
 

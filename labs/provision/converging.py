@@ -12,7 +12,8 @@ What changes in place (as pulumi-aws): an instance's iamInstanceProfile (associa
 or disassociate the association: same instance id), its metadataOptions (http_tokens) and
 tags; a role's trust policy and tags; an instance profile's role; a security group's
 ingress. What is replaced: a role's or a profile's name, a policy attachment's role or ARN,
-a key pair's public key; an instance's ami, instanceType or keyName (pulumi-aws stops and
+a key pair's public key, a host key (tls PrivateKey: made once, kept in the record like Pulumi's state);
+an instance's ami, instanceType, keyName or userData (pulumi-aws stops and
 starts an instance for instanceType; the lab cloud replaces it, documented in the README).
 """
 
@@ -26,6 +27,7 @@ from typing import Any
 import pulumi
 
 from labs.provision.engine import Created, LocalEngine, _permission
+from labs.provision.hostkeys import PRIVATE_KEY, private_key_state
 
 INSTANCE = "aws:ec2/instance:Instance"
 ROLE = "aws:iam/role:Role"
@@ -40,6 +42,7 @@ IN_PLACE: dict[str, frozenset[str]] = {
     SECURITY_GROUP: frozenset({"ingress", "egress", "tags"}),
     ATTACHMENT: frozenset(),
     KEY_PAIR: frozenset({"tags"}),
+    PRIVATE_KEY: frozenset(),  # a host key is made once; any change makes a new one (and a new instance)
 }
 
 
@@ -91,6 +94,8 @@ class ConvergingEngine(LocalEngine):
         if old is None:
             self.steps.append(Step("create", args.typ, args.name))
             if self.dry_run:
+                if args.typ == PRIVATE_KEY:  # a stand-in key: the program's user data needs one to render
+                    return f"(new) {args.name}", private_key_state(dict(args.inputs), seed=args.name.encode())
                 return f"(new) {args.name}", dict(args.inputs)
             return self._record(super().new_resource(args), args)
         changed = _changed(old.inputs, dict(args.inputs))
@@ -219,7 +224,11 @@ def _nothing(engine: ConvergingEngine, old: Created, inputs: dict, changed) -> N
 
 
 UPDATERS = {INSTANCE: _update_instance, ROLE: _update_role, PROFILE: _update_profile,
-            SECURITY_GROUP: _update_security_group, KEY_PAIR: _nothing, ATTACHMENT: _nothing}
+            SECURITY_GROUP: _update_security_group, KEY_PAIR: _nothing, ATTACHMENT: _nothing, PRIVATE_KEY: _nothing}
+
+
+def _forget(engine: ConvergingEngine, gone: Created) -> None:
+    """A host key lives only in the state (as with pulumi-tls): deleting it touches no cloud."""
 
 
 def _delete_instance(engine: ConvergingEngine, gone: Created) -> None:
@@ -257,4 +266,5 @@ def _delete_key_pair(engine: ConvergingEngine, gone: Created) -> None:
 
 
 DELETERS = {INSTANCE: _delete_instance, ATTACHMENT: _delete_attachment, PROFILE: _delete_profile,
-            ROLE: _delete_role, SECURITY_GROUP: _delete_security_group, KEY_PAIR: _delete_key_pair}
+            ROLE: _delete_role, SECURITY_GROUP: _delete_security_group, KEY_PAIR: _delete_key_pair,
+            PRIVATE_KEY: _forget}

@@ -19,6 +19,7 @@ import pulumi
 
 from labs.core.errors import ExitStatus, RolelabError
 from labs.labcloud.aws_clients import ClientFactory
+from labs.provision.hostkeys import PRIVATE_KEY, private_key_state
 
 
 class UnsupportedResource(RolelabError):
@@ -44,6 +45,17 @@ def _tags(inputs: dict) -> list[dict[str, str]]:
     return [{"Key": k, "Value": v} for k, v in (inputs.get("tags") or {}).items()]
 
 
+def revealed(value: Any) -> Any:
+    """Inputs with Pulumi's secret wrappers taken off (a provider sees the plain value; the state keeps it secret)."""
+    if isinstance(value, dict):
+        if value.get(pulumi.runtime.rpc._special_sig_key) == pulumi.runtime.rpc._special_secret_sig:
+            return revealed(value.get("value"))
+        return {k: revealed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [revealed(v) for v in value]
+    return value
+
+
 def _autoname(logical: str) -> str:
     return f"{logical}-{secrets.token_hex(4)[:7]}"  # as Pulumi autonames: name plus a random suffix
 
@@ -64,6 +76,7 @@ class LocalEngine(pulumi.runtime.Mocks):
             "aws:ec2/securityGroup:SecurityGroup": self._security_group,
             "aws:ec2/keyPair:KeyPair": self._key_pair,
             "aws:ec2/instance:Instance": self._instance,
+            PRIVATE_KEY: self._private_key,
         }
 
     # -- the Mocks interface --------------------------------------------------------------
@@ -80,7 +93,7 @@ class LocalEngine(pulumi.runtime.Mocks):
             if apply is None:
                 raise UnsupportedResource(
                     f"local mode cannot create {args.typ} ({args.name}); supported: {', '.join(sorted(self._apply))}")
-            resource_id, state = apply(args.name, dict(args.inputs))
+            resource_id, state = apply(args.name, revealed(dict(args.inputs)))
         except RolelabError as error:
             self.failure = self.failure or error
             return f"failed-{args.name}", {}
@@ -196,6 +209,11 @@ class LocalEngine(pulumi.runtime.Mocks):
             KeyName=name, PublicKeyMaterial=i["publicKey"].encode(),
             TagSpecifications=[{"ResourceType": "key-pair", "Tags": _tags(i)}])
         return name, {**i, "keyName": name, "keyPairId": pair.get("KeyPairId", ""), "fingerprint": pair["KeyFingerprint"]}
+
+    def _private_key(self, logical: str, i: dict) -> tuple[str, dict]:
+        """pulumi-tls makes the key inside the provider, touching no cloud: so does this (a real, random key)."""
+        state = private_key_state(i)
+        return state.pop("id"), state
 
     def _instance(self, logical: str, i: dict) -> tuple[str, dict]:
         meta = i.get("metadataOptions", {})

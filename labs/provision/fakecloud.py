@@ -14,6 +14,8 @@ from typing import Any
 
 import pulumi
 
+from labs.provision.hostkeys import PRIVATE_KEY, private_key_state
+
 FAKE_ACCOUNT = "123456789012"
 PLANNED_AMI = "ami-0resolvedatup000"
 
@@ -56,6 +58,9 @@ class FakeCloud(pulumi.runtime.Mocks):
             digest = hashlib.sha256(args.name.encode()).digest()
             return f"i-0{digest.hex()[:16]}", {**inputs, "publicIp": f"203.0.113.{digest[0] % 254 + 1}",
                                                "instanceState": "running"}
+        if kind == PRIVATE_KEY:  # derived from the logical name, like the instance ids
+            state = private_key_state(inputs, seed=args.name.encode())
+            return state.pop("id"), state
         return f"{args.name}-id", inputs
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:

@@ -61,6 +61,14 @@ def _ensure_key(paths: StackPaths) -> str:
     return key.with_suffix(".pub").read_text().strip()
 
 
+def write_private(path, text: str) -> None:
+    """0600 from the first byte: the resource record holds the hosts' private keys (the state's secrets)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+
+
 def effective_config(values: Mapping[str, str], public_key: str = "") -> dict[str, str]:
     """Local mode fills the two keys that only a real account needs."""
     filled = dict(values)
@@ -137,7 +145,7 @@ def _up(values: Mapping[str, str], stack: str, region: str | None, students: tup
             engine.raise_failure()  # the first failed call, not the program's reaction to its empty answer
             raise
         finally:
-            paths.resources.write_text(engine.created_json())
+            write_private(paths.resources, engine.created_json())
         engine.raise_failure()
         raw = lab_outputs.from_dict(run.outputs, "program outputs")
         hosts = _wait_for_hosts(client, [h.instance_id for h in raw.hosts])
@@ -193,7 +201,7 @@ def _run_converging(paths: StackPaths, values: Mapping[str, str], region: str, d
     def save(state) -> None:  # after every step: an interrupted up leaves the record true
         with saving:
             tmp = paths.resources.with_suffix(".tmp")
-            tmp.write_text(record_json(state))
+            write_private(tmp, record_json(state))
             tmp.replace(paths.resources)
 
     engine = ConvergingEngine(ClientFactory(info["endpoint"], region, operator.access_key_id,

@@ -64,6 +64,8 @@ def describe(reg: Registration) -> str:
         return (f"{i.get('instanceType')}  profile={i.get('iamInstanceProfile') or 'none'}  "
                 f"http_tokens={meta.get('httpTokens')}  root volume {'encrypted' if encrypted else 'NOT encrypted'}  "
                 f"shutdown={i.get('instanceInitiatedShutdownBehavior')}")
+    if reg.type == "tls:index/privateKey:PrivateKey":
+        return f"{i.get('algorithm')} SSH host key, secret in the state"
     return ""
 
 
@@ -99,10 +101,13 @@ def render(plan: Plan) -> str:
 
     walk("", "")
     counts: dict[str, int] = {}
-    for reg in plan.resources:
+    in_aws = [r for r in plan.resources if r.type.startswith("aws:")]
+    for reg in in_aws:
         counts[short_type(reg.type)] = counts.get(short_type(reg.type), 0) + 1
-    lines += ["", f"{len(plan.resources)} AWS resources to create: "
+    keys = len(plan.resources) - len(in_aws)
+    lines += ["", f"{len(in_aws)} AWS resources to create: "
               + ", ".join(f"{n} {t}" for t, n in sorted(counts.items())),  # stable, whatever the registration order
+              f"{keys} SSH host keys made by the program (pinned from the outputs, installed by cloud-init)",
               "The AMI is read at `pulumi up` from SSM: " + "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"]
     return "\n".join(lines)
 

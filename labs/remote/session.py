@@ -19,10 +19,10 @@ from dataclasses import dataclass
 import paramiko
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
 
-from labs.core.errors import InfraError, LabWrong, UsageError
+from labs.core.errors import InfraError, UsageError
 from labs.core.outputs import HostRecord
 from labs.core.result import CommandResult
-from labs.remote.hostkeys import known_host_name
+from labs.remote.hostkeys import HostKeyMismatch, known_host_name
 
 log = logging.getLogger("rolelab.verify.session")
 
@@ -34,10 +34,6 @@ class Unreachable(InfraError):
     def __init__(self, message: str, cause: str = "lost", attempts: int = 0, seconds: float = 0.0):
         super().__init__(message)
         self.cause, self.attempts, self.seconds = cause, attempts, seconds
-
-
-class HostKeyMismatch(LabWrong):
-    """The host presented a key other than the pinned one: refuse, send nothing."""
 
 
 def _retryable(error: BaseException) -> bool:

@@ -27,7 +27,7 @@ from labs.core.result import CommandResult
 from labs.lesson.checks import Check, finding
 from labs.lesson.classify import Outcome
 from labs.lesson.findings import Finding, Status, judge
-from labs.remote.hostkeys import pinned_from_ec2
+from labs.remote.hostkeys import console_reader, pinned_for_aws
 from labs.remote.keys import load_private_key
 from labs.remote.session import HostKeyMismatch, HostSession, require_loopback_host
 from labs.verify.hints import observed_hint, unreachable_hint
@@ -119,9 +119,10 @@ class Verifier:
                                      f"({error.__class__.__name__}); re-create the stack's outputs with "
                                      "`rolelab local up`") from None
             return self._host_keys
-        if self.operator is None:
+        if self.operator is None and not host.host_key:
             raise UsageError("aws mode needs the EC2 API to read the hosts' keys from the console output")
-        return pinned_from_ec2(self.operator("ec2"), host.instance_id, host.address, host.port)
+        # The outputs' host key; the console is a cross-check (or, for older outputs, the source).
+        return pinned_for_aws(host, console_reader(self.operator("ec2")) if self.operator else None)
 
     def session(self, host: HostRecord) -> HostSession:
         with self._lock:

@@ -30,5 +30,14 @@ def host_kind(reg: Registration) -> str:
     raise AssertionError(f"unexpected instance name {reg.name}")
 
 
+def secret_value(value: object) -> str:
+    """The plain value of a Pulumi secret input (as mocks receive it); fails if it is not a secret."""
+    from pulumi.runtime import rpc
+
+    assert isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig, \
+        f"not a Pulumi secret: {str(value)[:80]!r}"
+    return value["value"]
+
+
 def trust_statements(reg: Registration) -> list[dict]:
     return json.loads(reg.inputs["assumeRolePolicy"])["Statement"]

@@ -177,3 +177,138 @@ def test_console_reader_retries_without_latest_and_turns_errors_into_one_line():
         stub.add_client_error("get_console_output", "UnauthorizedOperation")
         with pytest.raises(InfraError, match="i-0deny: reading its console output .*UnauthorizedOperation"):
             console_reader(ec2)("i-0deny")
+
+
+# -- aws mode: the outputs' host key, the console only as a cross-check -------------------------------------
+
+OTHER_ED25519 = ("ssh-ed25519", "AAAAC3NzaC1lZDI1NTE5AAAAIMGRILciBhqiLiUqfZn7mhmNfV29SR9WaGjBPDrab98J")
+
+
+def aws_host(host_key: str | None):
+    from labs.core.outputs import HostRecord
+
+    return HostRecord("student01", "with-role", "i-0abc1234def567890", "203.0.113.5", 22, "ec2-user",
+                      "DemoRoleForEC2", (), "http://169.254.169.254", "required", host_key)
+
+
+def console_with(*keys: tuple[str, str]) -> str:
+    from labs.remote.hostkeys import BEGIN, END
+
+    return "\r\n".join([BEGIN, *(f"{t} {b} " for t, b in keys), END, ""])
+
+
+def test_aws_mode_pins_the_outputs_host_key_and_looks_at_the_console_once():
+    from labs.remote.hostkeys import pinned_for_aws
+
+    asked: list[str] = []
+    keys = pinned_for_aws(aws_host(" ".join(ED25519)), lambda i: asked.append(i) or console_with(ECDSA, ED25519))
+    assert asked == ["i-0abc1234def567890"], "one look, never a poll"
+    entry = keys.lookup("203.0.113.5")
+    assert entry is not None and list(entry.keys()) == ["ssh-ed25519"], "only the program's key is trusted"
+    assert entry["ssh-ed25519"].fingerprint == FINGERPRINTS["ssh-ed25519"]
+
+
+@pytest.mark.parametrize("console", ["", CONSOLE.split("-----BEGIN SSH HOST KEY KEYS-----")[0], "ecdsa only"])
+def test_a_console_without_the_key_yet_is_no_evidence_and_no_wait(console):
+    from labs.remote.hostkeys import pinned_for_aws
+
+    text = console_with(ECDSA) if console == "ecdsa only" else console
+    keys = pinned_for_aws(aws_host(" ".join(ED25519)), lambda _: text)
+    assert keys.lookup("203.0.113.5")["ssh-ed25519"].fingerprint == FINGERPRINTS["ssh-ed25519"]
+
+
+def test_an_unreadable_console_does_not_stop_pinning_from_the_outputs():
+    from labs.remote.hostkeys import pinned_for_aws
+
+    def denied(instance_id: str) -> str:
+        raise InfraError(f"{instance_id}: reading its console output for the SSH host keys failed (UnauthorizedOperation)")
+
+    assert pinned_for_aws(aws_host(" ".join(ED25519)), denied).lookup("203.0.113.5") is not None
+    assert pinned_for_aws(aws_host(" ".join(ED25519)), None).lookup("203.0.113.5") is not None
+
+
+def test_a_console_showing_another_key_is_a_host_key_mismatch_naming_both():
+    from labs.remote.hostkeys import HostKeyMismatch, fingerprint, pinned_for_aws
+
+    with pytest.raises(HostKeyMismatch) as raised:
+        pinned_for_aws(aws_host(" ".join(ED25519)), lambda _: console_with(OTHER_ED25519))
+    message = str(raised.value)
+    assert "\n" not in message and "student01/with-role" in message and "no command was sent" in message
+    assert FINGERPRINTS["ssh-ed25519"] in message and fingerprint(*OTHER_ED25519) in message
+    assert raised.value.exit_status == 1
+
+
+def test_outputs_without_a_host_key_are_pinned_from_the_console_as_before():
+    from labs.remote.hostkeys import pinned_for_aws
+
+    keys = pinned_for_aws(aws_host(None), lambda _: CONSOLE)
+    assert set(keys.lookup("203.0.113.5")) == {"ecdsa-sha2-nistp256", "ssh-ed25519"}
+    with pytest.raises(InfraError, match="no host key"):
+        pinned_for_aws(aws_host(None), None)
+
+
+class FakeEc2:
+    def __init__(self, console: str) -> None:
+        self.console = console
+
+    def get_console_output(self, InstanceId: str, Latest: bool = False) -> dict:  # noqa: N803 (boto3's names)
+        return {"Output": self.console}
+
+
+def _aws_outputs_file(tmp_path, host_key: str | None):
+    import json
+
+    from labs.core.outputs import LabOutputs
+
+    path = tmp_path / "outputs.json"
+    path.write_text(json.dumps(LabOutputs("aws", "us-east-1", "dev", (aws_host(host_key),)).to_dict()))
+    return path
+
+
+@pytest.mark.parametrize("console", [console_with(ED25519), ""])
+def test_rolelab_ssh_in_aws_mode_pins_the_outputs_key_by_itself(tmp_path, monkeypatch, capsys, console):
+    import shlex
+
+    import paramiko
+
+    from labs.cli.main import main
+    from labs.provision import operator
+
+    monkeypatch.setattr(operator, "operator_clients", lambda outputs: lambda service: FakeEc2(console))
+    code = main(["ssh", "with-role", "--outputs", str(_aws_outputs_file(tmp_path, " ".join(ED25519))), "--print"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    words = shlex.split(out)
+    known_hosts = next(w.split("=", 1)[1] for w in words if w.startswith("UserKnownHostsFile="))
+    pinned = paramiko.HostKeys(shlex.split(known_hosts)[0])
+    assert {t: k.fingerprint for t, k in pinned.lookup("203.0.113.5").items()} == {
+        "ssh-ed25519": FINGERPRINTS["ssh-ed25519"]}
+    assert "StrictHostKeyChecking=yes" in out
+
+
+def test_rolelab_ssh_refuses_a_host_whose_console_disagrees_in_one_line(tmp_path, monkeypatch, capsys):
+    from labs.cli.main import main
+    from labs.provision import operator
+
+    monkeypatch.setattr(operator, "operator_clients", lambda outputs: lambda service: FakeEc2(console_with(OTHER_ED25519)))
+    code = main(["ssh", "with-role", "--outputs", str(_aws_outputs_file(tmp_path, " ".join(ED25519))), "--print"])
+    captured = capsys.readouterr()
+    assert code == 1 and captured.out == ""
+    (line,) = captured.err.strip().splitlines()
+    assert line.startswith("rolelab: error: student01/with-role") and "host key" in line
+
+
+def test_verify_in_aws_mode_pins_each_host_from_the_outputs_and_cross_checks_with_the_console():
+    from labs.core.outputs import LabOutputs
+    from labs.remote.hostkeys import HostKeyMismatch
+    from labs.verify.runner import Verifier
+
+    host = aws_host(" ".join(ED25519))
+    outputs = LabOutputs("aws", "us-east-1", "dev", (host,))
+    keys = Verifier(outputs).host_keys(host)  # no EC2 API at all: the outputs suffice
+    assert keys.lookup("203.0.113.5")["ssh-ed25519"].fingerprint == FINGERPRINTS["ssh-ed25519"]
+    disagreeing = Verifier(outputs, operator=lambda service: FakeEc2(console_with(OTHER_ED25519)))
+    with pytest.raises(HostKeyMismatch):
+        disagreeing.host_keys(host)
+    disagreeing._connect(host)  # recorded as the host's refusal, which every check of it then reports
+    assert isinstance(disagreeing._dead[host.label], HostKeyMismatch)

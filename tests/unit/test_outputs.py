@@ -11,7 +11,7 @@ from labs.core import outputs as lab_outputs
 from labs.core.errors import UsageError
 
 SCHEMA_FIELDS = ["student", "name", "instance_id", "address", "port", "user", "role", "policies",
-                 "imds_endpoint", "http_tokens"]
+                 "imds_endpoint", "http_tokens", "host_key"]
 
 
 def test_outputs_schema_is_exactly_the_documented_one(run_lab):
@@ -93,6 +93,12 @@ def test_outputs_json_is_stable(run_lab):
     assert json.loads(parsed.to_json())["hosts"][0]["policies"] == []
 
 
+def test_outputs_without_host_key_still_load_for_console_pinning():
+    document = _document("aws")
+    document["hosts"][0].pop("host_key", None)
+    assert lab_outputs.from_dict(document).hosts[0].host_key is None
+
+
 # -- every field against its own grammar (the outputs file is untrusted input) -----------------------
 
 def _document(mode: str = "local", **host_changes) -> dict:
@@ -115,6 +121,8 @@ def _document(mode: str = "local", **host_changes) -> dict:
     ("imds_endpoint", "http://127.0.0.1:8001$(touch /tmp/PWNED)"), ("imds_endpoint", "http://203.0.113.5"),
     ("imds_endpoint", "http://127.0.0.1"), ("imds_endpoint", "http://127.0.0.300:80"),
     ("imds_endpoint", "http://169.254.169.254"), ("student", "a\x1b[2Jb"), ("name", "../x"),
+    ("host_key", "ssh-ed25519"), ("host_key", "ssh-ed25519 AAAA\n[evil]:22 ssh-ed25519 AAAA"), ("host_key", ""),
+    ("host_key", "ssh-dss AAAAB3NzaC1kc3MAAACBAP"), ("host_key", "-----BEGIN OPENSSH PRIVATE KEY-----"),
 ])
 def test_a_host_field_outside_its_grammar_is_one_line_naming_it(field, value):
     with pytest.raises(UsageError) as caught:
@@ -137,6 +145,8 @@ def test_aws_mode_hosts_read_only_the_link_local_imds(changes):
     ("aws", {"address": "2001:db8::5", "role": None, "policies": [], "user": "ubuntu"}),
     ("local", {"address": "127.0.0.2", "user": "root", "http_tokens": "optional", "port": 65535}),
     ("aws", {"policies": ["arn:aws-us-gov:iam::123456789012:policy/team/Custom_Policy+1"]}),
+    ("aws", {"host_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMGRILciBhqiLiUqfZn7mhmNfV29SR9WaGjBPDrab98J"}),
+    ("aws", {"host_key": None}),
 ])
 def test_well_formed_documents_pass(mode, changes):
     host = lab_outputs.from_dict(_document(mode, **changes)).hosts[0]

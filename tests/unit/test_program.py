@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import yaml
+
 from labs.program.policies import SUPPORTED
 from tests.unit.conftest import (
     ATTACHMENT,
@@ -11,6 +13,7 @@ from tests.unit.conftest import (
     ROLE,
     SECURITY_GROUP,
     host_kind,
+    secret_value,
     trust_statements,
 )
 
@@ -86,13 +89,15 @@ def test_root_volumes_are_encrypted_and_cost_guard_is_set(run_lab):
     for instance in run.of_type(INSTANCE):
         assert instance.inputs["rootBlockDevice"]["encrypted"] is True, f"{instance.urn}: unencrypted root volume"
         assert instance.inputs["instanceInitiatedShutdownBehavior"] == "terminate"
-        assert "# rolelab-ttl-hours: 3\n" in instance.inputs["userData"], f"{instance.urn}: no 3 h cost guard"
+        assert "# rolelab-ttl-hours: 3\n" in secret_value(instance.inputs["userData"]), f"{instance.urn}: no 3 h cost guard"
 
 
 def test_ttl_zero_disables_the_cost_guard(run_lab):
     run = run_lab(ttlHours="0")
     for instance in run.of_type(INSTANCE):
-        assert not instance.inputs.get("userData"), f"{instance.urn}: ttlHours=0 must not add a timer"
+        user_data = yaml.safe_load(secret_value(instance.inputs["userData"]))
+        assert "write_files" not in user_data, f"{instance.urn}: ttlHours=0 must not add a timer"
+        assert "# rolelab-ttl-hours: 0\n" in secret_value(instance.inputs["userData"]), "0 cancels a launched guard"
         assert instance.inputs["instanceInitiatedShutdownBehavior"] == "stop"
 
 
@@ -109,7 +114,7 @@ def test_instances_use_the_ssm_al2023_ami_and_the_key_pair(run_lab):
 
 def test_every_taggable_resource_carries_lab_student_and_stack(run_lab):
     run = run_lab(students="ana,bo", stack="fall")
-    taggable = [r for r in run.registrations if r.custom and r.type != ATTACHMENT]
+    taggable = [r for r in run.registrations if r.custom and r.type.startswith("aws:") and r.type != ATTACHMENT]
     assert len(taggable) == 2 + 2 * 2 + 2 * 2  # sg + key, 2 roles + 2 profiles, 4 instances
     for reg in taggable:
         tags = reg.inputs.get("tags", {})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 
 import pytest
 import yaml
@@ -15,7 +16,7 @@ from labs.program.quiet import said_once
 from labs.provision.fakecloud import FAKE_VPC, FakeCloud
 from labs.provision.mockrun import run_program
 from labs.provision.plan import PLACEHOLDERS
-from tests.unit.conftest import INSTANCE, KEY_PAIR, ROLE, SECURITY_GROUP
+from tests.unit.conftest import INSTANCE, KEY_PAIR, ROLE, SECURITY_GROUP, secret_value
 
 GOOD = {"sshCidr": "198.51.100.7/32", "sshPublicKey": PLACEHOLDERS["sshPublicKey"]}
 
@@ -96,9 +97,45 @@ def test_a_new_ami_release_never_replaces_running_hosts():
 
 def test_cost_guard_is_a_per_boot_script_and_a_ttl_change_does_not_replace_hosts():
     for instance in run(ttlHours="3").of_type(INSTANCE):
-        user_data = instance.inputs["userData"]
+        user_data = secret_value(instance.inputs["userData"])
         assert user_data.startswith("#cloud-config\n# rolelab-ttl-hours: 3\n")
         (entry,) = yaml.safe_load(user_data)["write_files"]
         assert entry["path"] == PER_BOOT_PATH and entry["permissions"] == "0755"
         assert "ttl_hours=3 " in entry["content"] and entry["content"].startswith("#!/bin/bash\n")
         assert instance.inputs.get("userDataReplaceOnChange") is False, instance.urn
+
+
+# -- host keys: made by the program, pinned from the outputs, installed by cloud-init ------------------
+
+HOST_KEY = "tls:index/privateKey:PrivateKey"
+
+
+def _public(state_or_line: str) -> str:
+    return " ".join(state_or_line.split()[:2])
+
+
+@pytest.mark.parametrize("ttl", ["3", "0"])
+def test_each_host_gets_its_own_ed25519_host_key_in_its_user_data_as_a_secret(ttl):
+    done = run(ttlHours=ttl, students="2")
+    keys = {k.parent: k for k in done.of_type(HOST_KEY)}
+    instances = done.of_type(INSTANCE)
+    assert len(keys) == len(instances) == 4, "one host key per instance"
+    for instance in instances:
+        key = keys[instance.parent]  # the key of the same LabHost
+        assert key.inputs["algorithm"] == "ED25519", key.urn
+        config = yaml.safe_load(secret_value(instance.inputs["userData"]))  # a secret, not plain text in the state
+        assert config["ssh_keys"]["ed25519_private"].strip() == key.state["privateKeyOpenssh"].strip(), instance.urn
+        assert _public(config["ssh_keys"]["ed25519_public"]) == _public(key.state["publicKeyOpenssh"]), instance.urn
+        assert set(config) == ({"ssh_keys", "write_files"} if ttl != "0" else {"ssh_keys"}), instance.urn
+    assert len({k.state["publicKeyOpenssh"] for k in keys.values()}) == 4, "hosts never share a host key"
+
+
+def test_the_outputs_carry_each_hosts_public_host_key_and_never_a_private_one():
+    done = run(students="2")
+    by_instance = {i.id: i for i in done.of_type(INSTANCE)}
+    keys = {k.parent: k for k in done.of_type(HOST_KEY)}
+    for host in done.outputs["hosts"]:
+        instance = by_instance[host["instance_id"]]
+        assert host["host_key"] == _public(keys[instance.parent].state["publicKeyOpenssh"]), host["instance_id"]
+        assert host["host_key"].startswith("ssh-ed25519 AAAA")
+    assert "PRIVATE KEY" not in json.dumps(done.outputs)
