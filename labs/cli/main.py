@@ -65,14 +65,20 @@ def config_values(args: argparse.Namespace) -> dict[str, str]:
     from pathlib import Path
 
     from labs.program.config import parse_assignments
-    from labs.program.roster import read_roster, students_value
+    from labs.program.roster import read_roster_keys, students_value
 
     values = parse_assignments(args.config)
     if args.roster:
         if "students" in values:
             raise UsageError("--roster and --config students=... both name the class; keep one")
-        names = read_roster(Path(args.roster), on_ignored=lambda line: print(f"rolelab: {line}", file=sys.stderr))
+        names, keys = read_roster_keys(Path(args.roster),
+                                       on_ignored=lambda line: print(f"rolelab: {line}", file=sys.stderr))
         values["students"] = students_value(names)
+        if keys:
+            if "studentKeys" in values:
+                raise UsageError("--roster's ssh_public_key column and --config studentKeys=... both give the "
+                                 "students' keys; keep one")
+            values["studentKeys"] = json.dumps(keys)
     return values
 
 
@@ -96,6 +102,11 @@ def build_parser() -> OneLineParser:
     plan.add_argument("--region", default=None, help="aws:region (default us-east-1)")
     plan.add_argument("--json", action="store_true", help="machine-readable resources and outputs")
     plan.set_defaults(func=cmd_plan)
+
+    roster = sub.add_parser("roster", help="the `pulumi config set` lines for a roster (aws mode): the students "
+                                           "and their own SSH keys; eval them or paste them")
+    roster.add_argument("file", help="the roster: one name per line, or CSV with a 'name' (and 'ssh_public_key') column")
+    roster.set_defaults(func=cmd_roster)
 
     local = sub.add_parser("local", help="the offline lab cloud: up, down, status, list")
     local_sub = local.add_subparsers(dest="local_command", required=True, parser_class=OneLineParser)
@@ -320,6 +331,23 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
     plan = make_plan(config_values(args), stack=args.stack or DEFAULT_STACK, region=args.region or DEFAULT_REGION)
     print(json.dumps(as_json(plan), indent=2, default=str) if args.json else render(plan))
+    return ExitStatus.OK
+
+
+def cmd_roster(args: argparse.Namespace) -> int:
+    """aws mode reads the class from Pulumi config: print it, with the students' keys, as `pulumi config set`."""
+    import shlex
+
+    from labs.program import config as lab_config
+    from labs.provision.plan import PLACEHOLDERS
+
+    values = config_values(argparse.Namespace(config=[], roster=args.file))
+    lab_config.parse({**PLACEHOLDERS, **values})  # the program's own checks, exit 2 before anything is printed
+    print(f"pulumi config set {lab_config.NAMESPACE}:students {shlex.quote(values['students'])}")
+    if "studentKeys" in values:
+        print(f"pulumi config set {lab_config.NAMESPACE}:studentKeys {shlex.quote(values['studentKeys'])}")
+    else:
+        print(f"# nobody brings their own key (if set before: pulumi config rm {lab_config.NAMESPACE}:studentKeys)")
     return ExitStatus.OK
 
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import ipaddress
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -13,7 +12,8 @@ from labs.core import grammar
 from labs.core.errors import ConfigError, UsageError
 from labs.core.grammar import shown
 from labs.program.policies import DEFAULT_POLICY, SUPPORTED
-from labs.program.roster import parse_students
+from labs.program.roster import parse_students, sanitize
+from labs.program.sshkeys import public_key_problem
 
 NAMESPACE = "rolelab"
 DEFAULT_REGION = "us-east-1"
@@ -44,6 +44,8 @@ KEYS: tuple[Key, ...] = (
     Key("ttlHours", "4", f"Hours before each instance shuts itself down and terminates (0..{MAX_TTL_HOURS}; 0 = never)"),
     Key("vpcId", "", "VPC for the lab (vpc-...); empty: the region's default VPC. Set together with subnetId"),
     Key("subnetId", "", "Subnet for the instances (subnet-...), routed to an internet gateway; empty: a default subnet"),
+    Key("studentKeys", "", "Students' own SSH public keys, a JSON object {student: 'ssh-ed25519 AAAA...'} (a roster's "
+        "ssh_public_key column); their hosts use a key pair of that key and accept sshPublicKey's too"),
 )
 KEY_NAMES = {k.name for k in KEYS}
 DEFAULTS = {k.name: k.default for k in KEYS}
@@ -65,6 +67,7 @@ class LabConfig:
     subnet_id: str = ""
     region: str = DEFAULT_REGION
     stack: str = "dev"
+    student_keys: Mapping[str, str] = field(default_factory=dict)  # student -> their own public key
     raw: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -88,10 +91,15 @@ class LabConfig:
         """The EC2 key pair: named after the stack, so two stacks in one account never share one."""
         return f"rolelab-{self.stack}"
 
+    def student_key_name(self, student: str) -> str:
+        """A student's own key pair (when they bring a key): the stack's name and theirs."""
+        return f"{self.key_name}-{student}"
+
     def physical_names(self) -> dict[str, list[str]]:
         """The fixed names `pulumi up` would create (what preflight checks are free)."""
         roles = [] if self.exercise else [self.role_name_for(s) for s in self.students]  # exercise: the students make them
-        return {"roles": roles, "instance_profiles": roles, "key_pairs": [self.key_name]}
+        pairs = [self.key_name] + [self.student_key_name(s) for s in self.students if s in self.student_keys]
+        return {"roles": roles, "instance_profiles": roles, "key_pairs": pairs}
 
 
 # -- parsing, one small function per key ---------------------------------------------
@@ -159,29 +167,43 @@ def _instance_type(value: str) -> str:
     return value
 
 
-_KEY_TYPES = ("ssh-ed25519", "ssh-rsa")  # all EC2 key pairs accept
-
-
 def _ssh_public_key(value: str) -> str:
     text = value.strip()
     if not text:
         raise ConfigError("sshPublicKey", "", "required: the instances' key pair is made from it",
                           "pulumi config set rolelab:sshPublicKey \"$(cat ~/.ssh/id_ed25519.pub)\"")
-    if "PRIVATE KEY" in text:
-        raise ConfigError("sshPublicKey", "<a private key>", "this is a private key",
-                          "give the public key (the .pub file); the private key never enters the program")
-    parts = text.split()
-    if parts[0].startswith("ecdsa-") or parts[0].startswith("sk-"):
-        raise ConfigError("sshPublicKey", parts[0], "EC2 key pairs accept RSA and ED25519 keys only",
-                          "make one with ssh-keygen -t ed25519 and give its .pub file")
-    try:
-        blob = base64.b64decode(parts[1], validate=True) if len(parts) >= 2 else b""
-    except binascii.Error:
-        blob = b""
-    if parts[0] not in _KEY_TYPES or len(blob) < 4 or parts[0].encode() not in blob[:40]:
-        raise ConfigError("sshPublicKey", text[:24] + "...", "not an OpenSSH public key",
-                          "paste one line such as 'ssh-ed25519 AAAA... you@host' (the .pub file)")
+    problem = public_key_problem(text)
+    if problem:
+        raise ConfigError("sshPublicKey", *problem)
     return text
+
+
+def _student_keys(value: str, students: tuple[str, ...]) -> dict[str, str]:
+    """{"ana": "ssh-ed25519 AAAA..."}: the students who bring their own key (a roster's ssh_public_key column)."""
+    if not value.strip():
+        return {}
+    try:
+        keys = json.loads(value)
+    except ValueError:
+        keys = None
+    if not isinstance(keys, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in keys.items()):
+        raise ConfigError("studentKeys", value[:24] + ("..." if len(value) > 24 else ""),
+                          "not a JSON object of student name to public key",
+                          "write e.g. '{\"ana\": \"ssh-ed25519 AAAA... ana@laptop\"}', or use --roster with an "
+                          "ssh_public_key column")
+    found: dict[str, str] = {}
+    for raw, key in keys.items():
+        student = sanitize(raw)
+        if student not in students:
+            raise ConfigError("studentKeys", raw, "names no student of this class",
+                              f"use one of the students' names ({', '.join(students[:5])}"
+                              f"{', ...' if len(students) > 5 else ''}), or add the student")
+        problem = public_key_problem(key.strip())
+        if problem:
+            shown_value, what, fix = problem
+            raise ConfigError("studentKeys", f"{student}: {shown_value}", what, fix)
+        found[student] = key.strip()
+    return found
 
 
 def _ttl_hours(value: str) -> int:
@@ -241,6 +263,7 @@ def parse(raw: Mapping[str, str], region: str = DEFAULT_REGION, stack: str = "de
         subnet_id=subnet_id,
         region=_region(region),
         stack=stack,
+        student_keys=_student_keys(values["studentKeys"], students),
         raw=dict(raw),
     )
     longest = max(students, key=len)

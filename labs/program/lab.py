@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
+import pulumi_aws as aws
 
 from labs.core.outputs import AWS_IMDS_ENDPOINT, AWS_LOGIN_USER, host_dict
 from labs.core.tags import lab_tags
@@ -37,6 +38,18 @@ class RoleLab(pulumi.ComponentResource):
                         stack=config.stack),
             opts=pulumi.ResourceOptions(parent=self),
         )
+        # A student who brings their own key gets a key pair of it. EC2 gives an instance exactly one key pair
+        # (fixed at launch: changing key_name replaces the instance), so the instructor's key reaches those
+        # hosts through cloud-init's ssh_authorized_keys instead: both log in as ec2-user.
+        own_key = config.student_keys.get(student)
+        self.key_pair = aws.ec2.KeyPair(
+            f"{name}-key",
+            key_name=config.student_key_name(student),
+            public_key=own_key,
+            tags=lab_tags(config.stack, student, config.student_key_name(student)),
+            # A fixed name whose public_key forces replacement: delete the old pair first, or the new one collides.
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
+        ) if own_key else None
         kinds = [HostKind.NO_ROLE, HostKind.WITH_ROLE] + ([HostKind.IMDSV1] if config.imdsv1_demo else [])
         self.hosts = [
             LabHost(
@@ -45,7 +58,8 @@ class RoleLab(pulumi.ComponentResource):
                     kind=kind,
                     ami_id=args.network.ami_id,
                     instance_type=config.instance_type,
-                    key_name=args.network.key_pair.key_name,
+                    key_name=(self.key_pair or args.network.key_pair).key_name,
+                    authorized_keys=(config.ssh_public_key,) if self.key_pair else (),
                     security_group_id=args.network.security_group.id,
                     subnet_id=args.network.subnet_id,
                     instance_profile=self.role.instance_profile.name if kind.has_role and self.role else None,

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from labs.core.errors import ConfigError, UsageError
 from labs.core.grammar import shown
+from labs.program.sshkeys import public_key_problem
 
 MAX_STUDENTS = 100
 MAX_NAME_LENGTH = 32  # leaves room for "<roleName>-<student>" within IAM's 64
@@ -85,6 +86,13 @@ def read_roster(path: Path, on_ignored: Callable[[str], None] = lambda line: Non
     """Names: one per line, or a table (comma, semicolon or tab separated: Excel's CSV in many
     locales is semicolons) with a 'name' column. '#' lines are comments. Columns other than
     the known ones are ignored, and `on_ignored` gets one line saying which."""
+    return read_roster_keys(path, on_ignored)[0]
+
+
+def read_roster_keys(path: Path, on_ignored: Callable[[str], None] = lambda line: None
+                     ) -> tuple[tuple[str, ...], dict[str, str]]:
+    """(names, {name: public key}) of a roster: the keys from its optional ssh_public_key column, for the
+    students who bring their own (an empty cell: that student uses the instructor's key)."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
@@ -99,19 +107,31 @@ def read_roster(path: Path, on_ignored: Callable[[str], None] = lambda line: Non
         dialect: type[csv.Dialect] | None = csv.Sniffer().sniff("\n".join(lines[:50]), delimiters=",;\t")
     except csv.Error:
         dialect = None  # no delimiter in common: one name per line
+    raw_keys: list[str] = []
     if dialect is None:
         raw_names = lines[1:] if lines[0].strip().lower() == "name" else lines
     else:
-        raw_names = _name_column(path, list(csv.reader(lines, dialect)), on_ignored)
+        raw_names, raw_keys = _columns(path, list(csv.reader(lines, dialect)), on_ignored)
     if not raw_names:
         raise UsageError(f"--roster {path}: the roster has a header but no students; add one name per row")
     try:
-        return names_from_list(raw_names, key="roster")
+        names = names_from_list(raw_names, key="roster")
     except ConfigError as exc:
         raise UsageError(f"--roster {path}: {shown(exc.value)}: {exc.problem}; {exc.fix}") from None
+    keys: dict[str, str] = {}
+    for row, (name, raw, key) in enumerate(zip(names, raw_names, raw_keys), start=2):
+        if not key.strip():
+            continue
+        problem = public_key_problem(key.strip())
+        if problem:
+            value, what, fix = problem
+            raise UsageError(f"--roster {path}: row {row} ({raw.strip()}): ssh_public_key = {shown(value)}: "
+                             f"{what}; {fix}")
+        keys[name] = key.strip()
+    return names, keys
 
 
-def _name_column(path: Path, rows: list[list[str]], on_ignored: Callable[[str], None]) -> list[str]:
+def _columns(path: Path, rows: list[list[str]], on_ignored: Callable[[str], None]) -> tuple[list[str], list[str]]:
     columns = [h.strip().lower() for h in rows[0]]
     if "name" not in columns:
         raise UsageError(f"--roster {path}: a roster table needs a 'name' column (found: "
@@ -119,5 +139,11 @@ def _name_column(path: Path, rows: list[list[str]], on_ignored: Callable[[str], 
     ignored = [c for c in columns if c not in KNOWN_COLUMNS]
     if ignored:
         on_ignored(f"--roster {path}: ignoring the column(s) {', '.join(ignored)} (known: {', '.join(KNOWN_COLUMNS)})")
-    index = columns.index("name")
-    return [row[index] if index < len(row) else "" for row in rows[1:]]
+
+    def column(name: str) -> list[str]:
+        if name not in columns:
+            return []
+        index = columns.index(name)
+        return [row[index] if index < len(row) else "" for row in rows[1:]]
+
+    return column("name"), column("ssh_public_key")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -59,6 +60,14 @@ BAD = [
     ("roleName", "Demo\u0663", ["ASCII"]),
     ("students", "1e3", ["not a whole number"]),
     ("students", "3.0", ["not a whole number"]),
+    ("studentKeys", "ana: ssh-ed25519 AAAA", ["not a JSON object", "ssh_public_key column"]),
+    ("studentKeys", '["ssh-ed25519 AAAA"]', ["not a JSON object"]),
+    ("studentKeys", '{"zed": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINv3RdMyzyZRvPrnGCu1IvU1ui88eXyhft6LJ6lghNaD"}',
+     ["'zed'", "names no student", "student01"]),
+    ("studentKeys", '{"student01": "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTY= me@host"}',
+     ["student01: ecdsa-sha2-nistp256", "RSA and ED25519 keys only", "ssh-keygen -t ed25519"]),
+    ("studentKeys", '{"student01": "-----BEGIN OPENSSH PRIVATE KEY-----"}', ["student01", "private key", ".pub"]),
+    ("studentKeys", '{"student01": "ssh-ed25519 AAAA\\nssh-rsa AAAA"}', ["not an OpenSSH public key"]),
 ]
 
 
@@ -124,3 +133,11 @@ def test_pulumi_yaml_declares_every_key_with_the_same_default_and_description():
         assert entry["description"] == key.description, f"{key.name}: descriptions differ"
     assert project["name"] == "rolelab"
     assert project["runtime"] == {"name": "python", "options": {"toolchain": "pip", "virtualenv": ".venv"}}
+
+
+def test_student_keys_map_roster_names_to_slugs_and_name_their_own_key_pairs():
+    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINv3RdMyzyZRvPrnGCu1IvU1ui88eXyhft6LJ6lghNaD ana@laptop"
+    config = lab_config.parse({**GOOD, "students": "Ana María,bo", "studentKeys": json.dumps({"Ana María": key})},
+                              stack="fall")
+    assert config.student_keys == {"ana-maria": key}
+    assert config.physical_names()["key_pairs"] == ["rolelab-fall", "rolelab-fall-ana-maria"]

@@ -139,3 +139,32 @@ def test_the_outputs_carry_each_hosts_public_host_key_and_never_a_private_one():
         assert host["host_key"] == _public(keys[instance.parent].state["publicKeyOpenssh"]), host["instance_id"]
         assert host["host_key"].startswith("ssh-ed25519 AAAA")
     assert "PRIVATE KEY" not in json.dumps(done.outputs)
+
+
+# -- students' own keys ----------------------------------------------------------------------------------
+
+ANA_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINv3RdMyzyZRvPrnGCu1IvU1ui88eXyhft6LJ6lghNaD ana@laptop"
+
+
+def test_a_student_with_an_own_key_gets_a_key_pair_of_it_and_the_instructors_key_through_cloud_init():
+    done = run(stack="fall", students="ana,bo", studentKeys=json.dumps({"ana": ANA_KEY}))
+    pairs = {p.inputs["keyName"]: p for p in done.of_type(KEY_PAIR)}
+    assert set(pairs) == {"rolelab-fall", "rolelab-fall-ana"}
+    own = pairs["rolelab-fall-ana"]
+    assert own.inputs["publicKey"] == ANA_KEY and own.delete_before_replace, own.urn
+    assert own.inputs["tags"]["student"] == "ana" and own.inputs["tags"]["stack"] == "fall"
+    assert pairs["rolelab-fall"].inputs["publicKey"] == GOOD["sshPublicKey"]
+    for instance in done.of_type(INSTANCE):
+        config = yaml.safe_load(secret_value(instance.inputs["userData"]))
+        if instance.inputs["tags"]["student"] == "ana":
+            assert instance.inputs["keyName"] == "rolelab-fall-ana", instance.urn
+            assert config["ssh_authorized_keys"] == [GOOD["sshPublicKey"]], f"{instance.urn}: no instructor key"
+            assert "ssh_keys" in config, "the host key stays"
+        else:
+            assert instance.inputs["keyName"] == "rolelab-fall", instance.urn
+            assert "ssh_authorized_keys" not in config, f"{instance.urn}: the key pair is the instructor's already"
+
+
+def test_without_own_keys_every_host_uses_the_shared_key_pair_only():
+    done = run(students="2")
+    assert [p.inputs["keyName"] for p in done.of_type(KEY_PAIR)] == ["rolelab-unit"]

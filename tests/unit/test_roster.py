@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from labs.core.errors import ConfigError, UsageError
-from labs.program.roster import numbered, parse_students, read_roster, sanitize, students_value
+from labs.program.roster import numbered, parse_students, read_roster, read_roster_keys, sanitize, students_value
 
 
 @pytest.mark.parametrize("raw, safe", [
@@ -119,3 +119,59 @@ def test_a_count_that_is_not_digits_is_refused(value):
 def test_names_that_are_not_numbers_stay_names():
     assert parse_students("nan,inf") == ("nan", "inf")
     assert parse_students("5,7") == ("5", "7")
+
+
+# -- students' own keys: the ssh_public_key column ------------------------------------------------------
+
+ANA_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINv3RdMyzyZRvPrnGCu1IvU1ui88eXyhft6LJ6lghNaD ana@laptop"
+
+
+@pytest.mark.parametrize("separator", [",", ";", "\t"])
+def test_a_roster_may_carry_each_students_own_public_key(tmp_path, separator):
+    path = tmp_path / "class.csv"
+    rows = [["name", "email", "ssh_public_key"], ["Ana María", "ana@example.org", ANA_KEY], ["Bo", "bo@example.org", ""]]
+    path.write_text("\n".join(separator.join(r) for r in rows) + "\n")
+    ignored: list[str] = []
+    assert read_roster_keys(path, ignored.append) == (("ana-maria", "bo"), {"ana-maria": ANA_KEY})
+    assert ignored == [], "ssh_public_key is a known column"
+
+
+@pytest.mark.parametrize("key, words", [
+    ("ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTY= bo@x", ["RSA and ED25519 keys only", "ssh-keygen -t ed25519"]),
+    ("-----BEGIN OPENSSH PRIVATE KEY-----", ["this is a private key", ".pub"]),
+    ("ssh-ed25519 not-base64!", ["not an OpenSSH public key"]),
+])
+def test_a_bad_key_in_the_roster_is_one_line_naming_the_row_and_the_fix(tmp_path, key, words):
+    path = tmp_path / "class.csv"
+    path.write_text(f"name,ssh_public_key\nAna,{ANA_KEY}\nBo Li,{key}\n")
+    with pytest.raises(UsageError) as caught:
+        read_roster_keys(path)
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith(f"--roster {path}: row 3 (Bo Li): ssh_public_key = ")
+    assert all(w in message for w in words), message
+    assert caught.value.exit_status == 2
+
+
+def test_rolelab_roster_prints_the_pulumi_config_for_names_and_keys(tmp_path, capsys):
+    import json
+    import shlex
+
+    from labs.cli.main import main
+
+    path = tmp_path / "class.csv"
+    path.write_text(f"name;ssh_public_key\nAna María;{ANA_KEY}\nBo;\n")
+    assert main(["roster", str(path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert shlex.split(lines[0]) == ["pulumi", "config", "set", "rolelab:students", "ana-maria,bo"]
+    words = shlex.split(lines[1])
+    assert words[:4] == ["pulumi", "config", "set", "rolelab:studentKeys"]
+    assert json.loads(words[4]) == {"ana-maria": ANA_KEY}
+
+
+def test_roster_keys_and_config_student_keys_together_are_refused(tmp_path, capsys):
+    from labs.cli.main import main
+
+    path = tmp_path / "class.csv"
+    path.write_text(f"name,ssh_public_key\nAna,{ANA_KEY}\n")
+    assert main(["plan", "--roster", str(path), "--config", 'studentKeys={"ana": "x"}']) == 2
+    assert "keep one" in capsys.readouterr().err
