@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from enum import Enum
 
@@ -37,13 +38,20 @@ def host_user_data(ttl_hours: int, host_key: tuple[str, str] | None = None,
         config["ssh_keys"] = {"ed25519_private": host_key[0].strip() + "\n", "ed25519_public": host_key[1].strip()}
     if authorized_keys:
         config["ssh_authorized_keys"] = [key.strip() for key in authorized_keys]
-    if ttl_hours:
-        config["write_files"] = [{"path": PER_BOOT_PATH, "permissions": "0755", "owner": "root:root",
-                                  "content": guard_script(ttl_hours)}]
     # The marker line is what the guard reads back from IMDS at each boot (0 there cancels a shutdown
     # a guard installed at launch had scheduled).
     body = yaml.dump(config, Dumper=_BlockDumper, sort_keys=False) if config else ""
-    return f"#cloud-config\n{TTL_MARKER}{ttl_hours}\n" + body
+    return f"#cloud-config\n{TTL_MARKER}{ttl_hours}\n" + body + _guard_files(ttl_hours)
+
+
+@functools.lru_cache(maxsize=4)
+def _guard_files(ttl_hours: int) -> str:
+    """The guard's `write_files` block, the same for every host of a class: rendered once, not once per
+    host (YAML's scalar analysis of the script is most of a late student's program time otherwise)."""
+    if not ttl_hours:
+        return ""
+    return yaml.dump({"write_files": [{"path": PER_BOOT_PATH, "permissions": "0755", "owner": "root:root",
+                                       "content": guard_script(ttl_hours)}]}, Dumper=_BlockDumper, sort_keys=False)
 
 
 class _BlockDumper(yaml.SafeDumper):
