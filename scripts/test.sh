@@ -9,4 +9,5 @@ cd "$ROOT"
 # Structure first (seconds): the layers of labs/ and no import cycles, then lint.
 "$VENV/bin/lint-imports" --no-cache
 "$VENV/bin/ruff" check .
-exec "$VENV/bin/python" -m pytest "$@"
+# Test files spread over the machine's cores (a file's tests stay together: they share its lab).
+exec "$VENV/bin/python" -m pytest -n "${ROLELAB_TEST_WORKERS:-auto}" --dist loadfile "$@"
