@@ -10,4 +10,5 @@ cd "$ROOT"
 "$VENV/bin/lint-imports" --no-cache
 "$VENV/bin/ruff" check .
 # Test files spread over the machine's cores (a file's tests stay together: they share its lab).
-exec "$VENV/bin/python" -m pytest -n "${ROLELAB_TEST_WORKERS:-auto}" --dist loadfile "$@"
+# --no-loadscope-reorder: the longest files first (tests/conftest.py), not the files with the most tests.
+exec "$VENV/bin/python" -m pytest -n "${ROLELAB_TEST_WORKERS:-auto}" --dist loadfile --no-loadscope-reorder "$@"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -44,7 +45,9 @@ def artifacts_dir() -> Path:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Files with slow tests first: spread over workers a file at a time, a long file started last
-    would be the whole run's tail (the order within a file, and of the rest, is kept)."""
+    """Files with slow tests first, the fewest-test ones (a single long run: the soak, the docs) before
+    the others: spread over workers a file at a time (scripts/test.sh keeps this order), a long file
+    started last would be the whole run's tail. The order within a file, and of the rest, is kept."""
     slow_files = {item.path for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: item.path not in slow_files)
+    sizes = Counter(item.path for item in items)
+    items.sort(key=lambda item: (item.path not in slow_files, sizes[item.path] if item.path in slow_files else 0))
