@@ -10,6 +10,7 @@ target role, and only AWS managed policies attached. Requests of anyone else pas
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 import urllib.parse
@@ -52,11 +53,21 @@ class ConsoleScope:
     with the error AWS would give (UnauthorizedOperation for EC2, AccessDenied for IAM)."""
 
     def __init__(self, account_id: str, region: str):
-        from moto.ec2.models import ec2_backends
+        self.account_id, self.region = account_id, region
+
+    # Looked up at first use, not at the lab cloud's start: moto's EC2 models take about a second to
+    # import, and the lab cloud says it is ready before anyone has asked EC2 anything.
+    @functools.cached_property
+    def _iam(self):
         from moto.iam.models import iam_backends
 
-        self._iam = iam_backends[account_id]["global"]
-        self._ec2 = ec2_backends[account_id][region]
+        return iam_backends[self.account_id]["global"]
+
+    @functools.cached_property
+    def _ec2(self):
+        from moto.ec2.models import ec2_backends
+
+        return ec2_backends[self.account_id][self.region]
 
     def _console(self, environ: dict) -> tuple[str, str, str] | None:
         """(student, role prefix, user ARN) when the request is signed by a student console user."""
