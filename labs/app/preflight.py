@@ -127,42 +127,41 @@ def _taken(kind: str, name: str, tags: list[dict] | None, stack: str, fix: str) 
                 "(IAM names are account-wide)", fix)
 
 
+def _existing_tags(tags_of: Callable[[str], list[dict] | None], name: str, missing: str) -> list[dict] | None:
+    """The named resource's tags ([] if it has none), or None when the lookup says it does not exist."""
+    try:
+        return tags_of(name) or []
+    except ClientError as error:
+        if _code(error) != missing:
+            raise
+        return None
+
+
 def check_names(clients: Clients, config: lab_config.LabConfig) -> Item:
     iam, ec2 = clients("iam"), clients("ec2")
     names = config.physical_names()
     role_fix = (f"set rolelab:roleName to another name (e.g. pulumi config set rolelab:roleName "
                 f"DemoRoleForEC2-{config.stack}), or delete the old one")
-    for role in names["roles"]:
-        try:
-            found = iam.get_role(RoleName=role)["Role"]
-        except ClientError as error:
-            if _code(error) != "NoSuchEntity":
-                raise
-            continue
-        clash = _taken("IAM role", role, found.get("Tags"), config.stack, role_fix)
-        if clash:
-            return clash
-    for profile in names["instance_profiles"]:
-        try:
-            found = iam.get_instance_profile(InstanceProfileName=profile)["InstanceProfile"]
-        except ClientError as error:
-            if _code(error) != "NoSuchEntity":
-                raise
-            continue
-        clash = _taken("instance profile", profile, found.get("Tags"), config.stack, role_fix)
-        if clash:
-            return clash
-    for key in names["key_pairs"]:
-        try:
-            pairs = ec2.describe_key_pairs(KeyNames=[key])["KeyPairs"]
-        except ClientError as error:
-            if _code(error) != "InvalidKeyPair.NotFound":
-                raise
-            continue
-        clash = _taken("key pair", key, pairs[0].get("Tags") if pairs else None, config.stack,
-                       f"delete it (aws ec2 delete-key-pair --key-name {key}) or use another stack name")
-        if clash:
-            return clash
+
+    def key_pair_tags(key: str) -> list[dict] | None:
+        pairs = ec2.describe_key_pairs(KeyNames=[key])["KeyPairs"]
+        return pairs[0].get("Tags") if pairs else None
+
+    kinds = [  # (what, names, its tags by name, the error code for "no such one", the fix for a name)
+        ("IAM role", names["roles"], lambda n: iam.get_role(RoleName=n)["Role"].get("Tags"), "NoSuchEntity",
+         lambda _: role_fix),
+        ("instance profile", names["instance_profiles"],
+         lambda n: iam.get_instance_profile(InstanceProfileName=n)["InstanceProfile"].get("Tags"), "NoSuchEntity",
+         lambda _: role_fix),
+        ("key pair", names["key_pairs"], key_pair_tags, "InvalidKeyPair.NotFound",
+         lambda n: f"delete it (aws ec2 delete-key-pair --key-name {n}) or use another stack name"),
+    ]
+    for kind, wanted, tags_of, missing, fix in kinds:
+        for name in wanted:
+            tags = _existing_tags(tags_of, name, missing)
+            clash = None if tags is None else _taken(kind, name, tags, config.stack, fix(name))
+            if clash:
+                return clash
     total = sum(len(v) for v in names.values())
     return Item("names", OK, f"{total} names free or this stack's own: " + ", ".join(
         dict.fromkeys([*names["roles"][:2], *names["key_pairs"][:1]])) + (" ..." if total > 3 else ""))
