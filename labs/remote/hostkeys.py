@@ -85,11 +85,6 @@ def console_reader(ec2) -> Callable[[str], str]:
     return read
 
 
-def pinned_from_ec2(ec2, instance_id: str, address: str, port: int = 22) -> paramiko.HostKeys:
-    """aws mode: the host's keys from its console output, through the EC2 API."""
-    return console_host_keys(console_reader(ec2), instance_id, address, port)
-
-
 def console_host_keys(get_console_output: Callable[[str], str], instance_id: str, address: str, port: int = 22,
                       budget: float = 300.0, clock: Callable[[], float] = time.monotonic,
                       sleep: Callable[[float], None] = time.sleep) -> paramiko.HostKeys:
