@@ -12,7 +12,7 @@ from labs.core.tags import lab_tags
 from labs.program.config import LabConfig
 from labs.program.host import HostKind, LabHost, LabHostArgs
 from labs.program.network import LabNetwork, LabNetworkArgs
-from labs.program.role import LabRole, LabRoleArgs
+from labs.program.role import LabRole, LabRoleArgs, checked_role_names
 
 
 @dataclass
@@ -20,6 +20,7 @@ class RoleLabArgs:
     student: str
     config: LabConfig
     network: LabNetwork
+    checked_role_name: pulumi.Input[str] | None = None  # the role's name once looked up (Classroom does it)
 
 
 class RoleLab(pulumi.ComponentResource):
@@ -35,7 +36,7 @@ class RoleLab(pulumi.ComponentResource):
         self.role = None if config.exercise else LabRole(
             f"{name}-iam",
             LabRoleArgs(self.role_name, self.policy_arns, lab_tags(config.stack, student, self.role_name),
-                        stack=config.stack),
+                        checked_name=args.checked_role_name),
             opts=pulumi.ResourceOptions(parent=self),
         )
         # A student who brings their own key gets a key pair of it. EC2 gives an instance exactly one key pair
@@ -114,8 +115,12 @@ class Classroom(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
+        # Exercise mode makes no roles; otherwise every name is checked in one lookup for the class.
+        checked = {} if config.exercise else checked_role_names(
+            [config.role_name_for(s) for s in config.students], config.stack, pulumi.InvokeOutputOptions(parent=self))
         self.labs = [
-            RoleLab(student, RoleLabArgs(student, config, self.network), opts=pulumi.ResourceOptions(parent=self))
+            RoleLab(student, RoleLabArgs(student, config, self.network, checked.get(config.role_name_for(student))),
+                    opts=pulumi.ResourceOptions(parent=self))
             for student in config.students
         ]
         self.register_outputs({"students": list(config.students)})

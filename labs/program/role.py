@@ -27,7 +27,7 @@ class LabRoleArgs:
     role_name: str
     policy_arns: tuple[str, ...]
     tags: dict[str, str]
-    stack: str = "dev"
+    checked_name: pulumi.Input[str] | None = None  # the name once checked_role_names found it free or ours
 
 
 def refuse_foreign(role_name: str, tags: dict[str, str] | None, stack: str) -> str:
@@ -40,17 +40,25 @@ def refuse_foreign(role_name: str, tags: dict[str, str] | None, stack: str) -> s
                       f"pulumi config set rolelab:roleName DemoRoleForEC2-{stack} (or delete the old role)")
 
 
-def checked_role_name(role_name: str, stack: str, opts: pulumi.InvokeOutputOptions) -> pulumi.Output[str]:
-    """Looked up first: pulumi up would otherwise fail on EntityAlreadyExists, or adopt nothing clearly."""
-    existing = aws.iam.get_roles_output(name_regex=f"^{re.escape(role_name)}$", opts=opts).names
+def checked_role_names(role_names: list[str], stack: str,
+                       opts: pulumi.InvokeOutputOptions | None = None) -> dict[str, pulumi.Output[str]]:
+    """Each name, looked up first: pulumi up would otherwise fail on EntityAlreadyExists, or adopt nothing clearly.
 
-    def check(names: list[str] | None) -> pulumi.Output[str] | str:
-        if not names:
-            return role_name
-        found = aws.iam.get_role_output(name=role_name, opts=opts)
-        return found.tags.apply(lambda tags: refuse_foreign(role_name, tags, stack))
+    One listing for the whole class (ListRoles pages through the account once, not once per student); only a
+    name that exists is read again, for the tags that say whose it is."""
+    pattern = "^(?:" + "|".join(re.escape(name) for name in role_names) + ")$"
+    existing = aws.iam.get_roles_output(name_regex=pattern, opts=opts).names
 
-    return existing.apply(check)
+    def checked(role_name: str) -> pulumi.Output[str]:
+        def check(names: list[str] | None) -> pulumi.Output[str] | str:
+            if role_name not in (names or ()):
+                return role_name
+            found = aws.iam.get_role_output(name=role_name, opts=opts)
+            return found.tags.apply(lambda tags: refuse_foreign(role_name, tags, stack))
+
+        return existing.apply(check)
+
+    return {name: checked(name) for name in role_names}
 
 
 class LabRole(pulumi.ComponentResource):
@@ -63,7 +71,7 @@ class LabRole(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         self.role = aws.iam.Role(
             f"{name}-role",
-            name=checked_role_name(args.role_name, args.stack, pulumi.InvokeOutputOptions(parent=self)),
+            name=args.checked_name or args.role_name,
             assume_role_policy=EC2_TRUST_POLICY,
             description="Lets EC2 instances of the rolelab lesson call AWS without stored keys",
             tags=args.tags,

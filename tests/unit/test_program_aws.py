@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import re
 
 import pytest
 import yaml
@@ -82,6 +83,25 @@ def test_this_stacks_own_role_is_kept_on_a_second_up():
 def test_another_stacks_role_is_refused():
     with pytest.raises(ConfigError, match="stack 'unit' did not make it"):
         run(FakeCloud(roles={"DemoRoleForEC2": {"lab": "rolelab", "stack": "other"}}))
+
+
+def test_a_class_lists_the_roles_once_and_reads_only_the_names_that_exist():
+    # A running class of 3 whose student02 is new: one listing for all three, GetRole for the two that exist.
+    ours = {"lab": "rolelab", "stack": "unit"}
+    done = run(FakeCloud(roles={"DemoRoleForEC2-student01": ours, "DemoRoleForEC2-student03": ours}), students="3")
+    listings = [args for tok, args in done.invokes if tok == "aws:iam/getRoles:getRoles"]
+    assert len(listings) == 1
+    pattern = re.compile(listings[0]["nameRegex"])
+    assert [pattern.search(f"DemoRoleForEC2-student0{i}") is not None for i in (1, 2, 3, 4)] == [True] * 3 + [False]
+    assert pattern.search("DemoRoleForEC2-student011") is None  # anchored: a longer name is not a match
+    read = sorted(args["name"] for tok, args in done.invokes if tok == "aws:iam/getRole:getRole")
+    assert read == ["DemoRoleForEC2-student01", "DemoRoleForEC2-student03"]
+    assert len(done.of_type(ROLE)) == 3
+
+
+def test_one_foreign_name_in_a_class_is_refused_by_name():
+    with pytest.raises(ConfigError, match="DemoRoleForEC2-student02"):
+        run(FakeCloud(roles={"DemoRoleForEC2-student02": {}}), students="3")
 
 
 def test_key_pair_is_named_after_the_stack_and_replaced_delete_first():
