@@ -390,7 +390,9 @@ def cmd_local_preview(args: argparse.Namespace) -> int:
         return ExitStatus.OK
     lines = planned.describe()
     print("\n".join(lines) if lines else "no changes: the lab is as declared")
-    print(f"{len(planned.changes)} to update in place, 0 to create, 0 to delete, 0 to replace")
+    count = planned.counts()
+    print(f"{count['update']} to update in place, {count['create']} to create, {count['delete']} to delete, "
+          f"{count['replace']} to replace")
     return ExitStatus.OK
 
 

@@ -117,6 +117,10 @@ def test_a_late_student_joins_and_leaves_without_touching_the_others(lab, capsys
     try:
         planned = preview(capsys, "--config", "students=3")
         assert planned["count"]["create"] >= 4 and planned["count"]["delete"] == 0, planned["steps"]
+        assert main(["local", "preview", "--stack", STACK, "--config", "students=3"]) == 0
+        count = planned["count"]
+        assert capsys.readouterr().out.splitlines()[-1] == (  # the people's count line says what the steps say
+            f"{count['update']} to update in place, {count['create']} to create, 0 to delete, {count['replace']} to replace")
         grown = local.up({"students": "3"}, stack=STACK)
         assert identity(grown.outputs)[:4] == identity(lab), "students 01 and 02 keep ids and ports"
         assert {k: v for k, v in host_keys(grown.outputs).items() if not k.startswith("student03")} == keys
