@@ -1,5 +1,5 @@
 """`python -m labs.cli`: the same as the `rolelab` console script."""
 
-from labs.cli.main import run
+from labs.cli import run
 
 run()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import math
@@ -352,10 +353,12 @@ def cmd_roster(args: argparse.Namespace) -> int:
 
 
 def cmd_local_up(args: argparse.Namespace) -> int:
+    from labs.cli import warm
     from labs.provision import local
 
     result = local.up(config_values(args), stack=args.stack or DEFAULT_STACK, region=args.region,
-                      wait=args.wait, students=tuple(dict.fromkeys(args.student)) if args.student else None)
+                      wait=args.wait, students=tuple(dict.fromkeys(args.student)) if args.student else None,
+                      when_warm=functools.partial(warm.host_here, command=main))
     if args.json:
         print(result.outputs.to_json(), end="")
         return ExitStatus.OK
@@ -724,7 +727,8 @@ def aws_error(error: Exception) -> RolelabError:
     raise error
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, served_for: int | None = None) -> int:
+    """served_for: the PID of the `rolelab` process whose command a warm host runs here (labs.cli.warm)."""
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     # argparse mishandles `--` under subcommands; split it off ourselves (ssh's remote command).
@@ -736,6 +740,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             args = parser.parse_args(argv)
             args.remote = remote
             logs.setup(verbose=args.verbose > 1)
+            if served_for:
+                logging.getLogger("rolelab.warm").info("warm host: PID %s runs `rolelab %s` for PID %s",
+                                                       os.getpid(), " ".join(argv), served_for)
             func: Callable[[argparse.Namespace], int] = args.func
             return int(func(args))
     except RolelabError as error:

@@ -19,6 +19,11 @@ from labs.labcloud.paths import StackPaths
 _held: dict[str, int] = {}  # stack -> depth, for this process
 
 
+def forget_held() -> None:
+    """In a forked child: the parent's locks are not this process's (the child closes their fds)."""
+    _held.clear()
+
+
 @contextmanager
 def stack_lock(paths: StackPaths, doing: str, wait: bool = False) -> Iterator[None]:
     """Hold the stack's lock while `doing` ("being brought up"); busy: exit 2 naming the holder, or wait."""

@@ -183,9 +183,15 @@ def ssh_banner(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> str 
     return line if line.startswith("SSH-2.0-") else None
 
 
+def _titled_as(role: str, words: list[str]) -> bool:
+    """A lab cloud runs labs.labcloud.server; a warm host (labs.cli.warm) titles itself; an sshd is neither."""
+    cloud, warm = "labs.labcloud.server" in words, "rolelab-warm-host" in words[:1]
+    return {"cloud": cloud, "warm": warm, "sshd": not cloud and not warm}[role]
+
+
 def stack_processes(stacks_dir: Path) -> dict[str, list[PidRecord]]:
-    """Every lab cloud and sshd of the stacks under `stacks_dir`, found by their command lines, not by
-    PID records: they name the stack's state directory (the cloud: `--state-dir <stacks_dir>/S`; an sshd:
+    """Every lab cloud, warm host and sshd of the stacks under `stacks_dir`, found by their command lines, not by
+    PID records: they name the stack's state directory (the cloud and the warm host: `--state-dir <stacks_dir>/S`; an sshd:
     `-f <stacks_dir>/S/hosts/<id>/sshd_config`), so a stack whose state was deleted is still found.
     Each record's marker is that path, so `is_ours` and `stop_pid` keep working on them."""
     found: dict[str, list[PidRecord]] = {}
@@ -194,14 +200,14 @@ def stack_processes(stacks_dir: Path) -> dict[str, list[PidRecord]]:
         if not entry.isdigit() or int(entry) == os.getpid():
             continue
         words = cmdline(int(entry)).split()  # sshd rewrites its title into one space-separated string
-        for flag, role in (("--state-dir", "cloud"), ("-f", "sshd")):
-            if flag not in words[:-1] or (role == "cloud") != ("labs.labcloud.server" in words):
+        for flag, role in (("--state-dir", "cloud"), ("--state-dir", "warm"), ("-f", "sshd")):
+            if flag not in words[:-1] or not _titled_as(role, words):
                 continue
             path = words[words.index(flag) + 1]
             if not path.startswith(prefix):
                 continue
             stack, _, rest = path[len(prefix):].partition("/")
-            if (role == "cloud" and not rest) or (role == "sshd" and rest.endswith("/sshd_config")):
+            if (role != "sshd" and not rest) or (role == "sshd" and rest.endswith("/sshd_config")):
                 record = PidRecord(int(entry), path, role)
                 if is_ours(record):
                     found.setdefault(stack, []).append(record)

@@ -105,18 +105,21 @@ def lock(stack: str, doing: str, wait: bool = False):
 
 
 def up(values: Mapping[str, str], stack: str = DEFAULT_STACK, region: str | None = None,
-       wait: bool = False, students: tuple[str, ...] | None = None) -> UpResult:
+       wait: bool = False, students: tuple[str, ...] | None = None,
+       when_warm: Callable[[StackPaths], None] | None = None) -> UpResult:
     """region None: us-east-1 for a new stack, whatever the running stack has for an existing one.
     wait: if another command holds the stack, wait for it rather than refuse. On a running stack,
-    converge it to the config and repair drift (only for `students` when given)."""
+    converge it to the config and repair drift (only for `students` when given). when_warm: called by a
+    new stack's up once the program's modules are imported, before it runs (labs.cli.warm forks there)."""
     local_environment()
     keep_models()  # validate, the program's engine and the drift plan then parse each AWS model once
     validate(values, stack, region or lab_config.DEFAULT_REGION)
     with lock(stack, "being brought up", wait):
-        return _up(values, stack, region, students)
+        return _up(values, stack, region, students, when_warm)
 
 
-def _up(values: Mapping[str, str], stack: str, region: str | None, students: tuple[str, ...] | None) -> UpResult:
+def _up(values: Mapping[str, str], stack: str, region: str | None, students: tuple[str, ...] | None,
+        when_warm: Callable[[StackPaths], None] | None = None) -> UpResult:
     started = time.monotonic()
     paths = StackPaths.for_stack(stack)
     client = CloudClient(paths)
@@ -135,6 +138,8 @@ def _up(values: Mapping[str, str], stack: str, region: str | None, students: tup
 
         preload()
         warm_clients(LocalEngine.SERVICES)
+        if when_warm:
+            when_warm(paths)
         info = client.wait_started(cloud)
         operator = OperatorCredentials.read(paths.operator_credentials)
         engine = LocalEngine(ClientFactory(info["endpoint"], region, operator.access_key_id,
