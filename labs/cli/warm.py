@@ -124,11 +124,13 @@ def host_here(paths, command: Callable[..., int]) -> None:
     Called by a fresh `local up` after its imports and before its program runs: one thread, no
     Pulumi state yet. The host's PID is recorded with the stack's processes, for `local down`.
     `command(argv, served_for=PID)` runs one command line (labs.cli.main.main)."""
-    from labs.labcloud.procs import PidRecord
+    from labs.labcloud.procs import PidRecord, is_ours
 
     root = paths.root
     if not hosting or not enabled() or threading.active_count() != 1:
         return
+    if any(r.role == "warm" and is_ours(r) for _, r in PidRecord.read_all(paths.pids)):
+        return  # one host per stack (a caller that ran cold beside a live one, e.g. ROLELAB_WARM=0 then 1)
     path = root / SOCKET_NAME
     if len(os.fsencode(path)) >= 100:  # AF_UNIX paths stop at 108 bytes: a deep ROLELAB_HOME runs cold
         return
@@ -218,6 +220,8 @@ def _serve_one(conn: socket.socket, stamps: dict[str, int], command: Callable[..
         if stale:
             os.kill(os.getppid(), signal.SIGTERM)  # a host serving old code leaves; the next `up` runs cold
         os._exit(0)
+    global hosting
+    hosting = False  # a served command never forks a host of its own
     sys.stdout.reconfigure(line_buffering=os.isatty(1))
     sys.argv = ["rolelab", *request["argv"]]
     _send(conn, {"pid": os.getpid()})

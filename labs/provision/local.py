@@ -124,7 +124,7 @@ def _up(values: Mapping[str, str], stack: str, region: str | None, students: tup
     paths = StackPaths.for_stack(stack)
     client = CloudClient(paths)
     if client.alive() and paths.outputs.exists():
-        return _converge(paths, values, started, students, region)
+        return _converge(paths, values, started, students, region, when_warm)
     region = region or lab_config.DEFAULT_REGION
     if paths.root.exists():
         down(stack)  # leftovers of a crashed or half-made stack
@@ -220,8 +220,10 @@ def _run_converging(paths: StackPaths, values: Mapping[str, str], region: str, d
 
 
 def _converge(paths: StackPaths, values: Mapping[str, str], started: float,
-              students: tuple[str, ...] | None, region: str | None = None) -> UpResult:
-    """`up` on a running stack: the program's changes in place (when the config changed), then drift put back."""
+              students: tuple[str, ...] | None, region: str | None = None,
+              when_warm: Callable[[StackPaths], None] | None = None) -> UpResult:
+    """`up` on a running stack: the program's changes in place (when the config changed), then drift put back.
+    A stack without a warm host gets one here when the program runs anyway (its imports are the host's)."""
     from labs.provision import converge
 
     recorded = paths.recorded_config()
@@ -232,6 +234,11 @@ def _converge(paths: StackPaths, values: Mapping[str, str], started: float,
     operator = operator_for(paths, outputs)
     done: list[str] = []
     if converge.config_changes(recorded["values"], values):
+        if when_warm:
+            from labs.provision.mockrun import preload
+
+            preload()
+            when_warm(paths)
         engine = _run_converging(paths, values, outputs.region, dry_run=False)
         done += [step.line() for step in engine.steps]
         client = CloudClient(paths)

@@ -135,6 +135,13 @@ def test_a_host_older_than_the_code_on_disk_leaves_and_the_command_runs_cold(pat
         assert wait_for(lambda: not is_ours(record), 10), "the stale host left"
     finally:
         os.utime(source, ns=(before.st_atime_ns, before.st_mtime_ns))
+    # The next up that runs the program anyway leaves a new host, on today's code, and it serves the one after.
+    code, _, err, caller = finished("local", "up", "--stack", STACK, "--config", "students=2")
+    assert code == 0 and not served_for(caller), err
+    renewed = host_record(paths)
+    assert renewed.pid != record.pid and is_ours(renewed)
+    code, _, err, caller = finished("local", "up", "--stack", STACK, "--config", "students=1")
+    assert code == 0 and served_for(caller), err
 
 
 def test_down_stops_the_host_and_an_in_process_up_never_forks_one(tmp_path):
