@@ -6,6 +6,8 @@ Per repeat, in the same run and under the same load:
   nothing   `rolelab local up` with the config it already has: drift read from the account, nothing to change;
   join      a class of CLASS students, then `local up` with CLASS + 1: the program runs under the
             converging engine, one student's role and two hosts are made, the others untouched.
+            The stack's warm host runs it (labs.cli.warm), as it does for anyone typing the command;
+  cold      the same with ROLELAB_WARM=0 (CLASS + 2): the command imports everything itself.
 
     .venv/bin/python bench/bench_converge.py [--repeat N] [--class-size 20]
 """
@@ -13,6 +15,7 @@ Per repeat, in the same run and under the same load:
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -23,8 +26,8 @@ TARGET_NOTHING = 1.0  # s, `local up` with nothing to change
 TARGET_JOIN = 1.5  # s, one late student joins a running class
 
 
-def cli(*argv: str) -> c.Measured:
-    measured = c.run_measured([c.ROLELAB, *argv])
+def cli(*argv: str, env: dict[str, str] | None = None) -> c.Measured:
+    measured = c.run_measured([c.ROLELAB, *argv], env=env)
     if measured.rc != 0:
         raise SystemExit(f"rolelab {' '.join(argv)} failed ({measured.rc}): {measured.stderr[-400:]}")
     return measured
@@ -38,9 +41,12 @@ def one_repeat(size: int, index: int) -> dict:
         floor = cli("local", "status", "--stack", stack, "--json")
         nothing = cli("local", "up", "--stack", stack, "-c", students, "--json")
         join = cli("local", "up", "--stack", stack, "-c", f"students={size + 1}", "--json")
+        cold = cli("local", "up", "--stack", stack, "-c", f"students={size + 2}", "--json",
+                   env={**os.environ, "ROLELAB_WARM": "0"})
     finally:
         cli("local", "down", "--stack", stack)
-    return {"floor": floor.wall, "nothing": nothing.wall, "join": join.wall}
+    return {"floor": floor.wall, "nothing": nothing.wall, "join": join.wall, "cold": cold.wall,
+            "cold_cpu": cold.cpu}
 
 
 def main() -> int:
@@ -58,6 +64,9 @@ def main() -> int:
         c.figure("`local up`, nothing to change, CLI wall", col("nothing"), "s", TARGET_NOTHING),
         c.figure(f"`local up`, student {args.class_size + 1} joins a class of {args.class_size}", col("join"), "s",
                  TARGET_JOIN),
+        c.figure(f"the same with ROLELAB_WARM=0 (student {args.class_size + 2}, the command imports everything)",
+                 col("cold"), "s"),
+        c.figure("CPU of the cold join's `rolelab` process", col("cold_cpu"), "s"),
         c.figure("nothing to change / floor", [r["nothing"] / r["floor"] for r in runs], "x"),
         c.figure("one student joins / floor", [r["join"] / r["floor"] for r in runs], "x"),
     ]
