@@ -144,12 +144,9 @@ def test_a_host_older_than_the_code_on_disk_leaves_and_the_command_runs_cold(pat
     assert code == 0 and served_for(caller), err
 
 
-def test_down_stops_the_host_and_an_in_process_up_never_forks_one(tmp_path):
-    stack = "warm-down"
-    assert finished("local", "up", "--stack", stack)[0] == 0
-    paths = StackPaths.for_stack(stack)
-    record = host_record(paths)
-    assert finished("local", "down", "--stack", stack)[0] == 0
+def test_last_down_stops_the_host_and_an_in_process_up_never_forks_one(paths, tmp_path):
+    record = host_record(paths)  # the module's stack, taken down here (the fixture's down is idempotent)
+    assert finished("local", "down", "--stack", STACK)[0] == 0
     assert not is_ours(record) and not paths.root.exists()
     warm.host_here(StackPaths("in-process", tmp_path), command=lambda *a, **k: 0)  # `hosting` is the script's
     assert not (tmp_path / warm.SOCKET_NAME).exists() and warm.hosting is False
