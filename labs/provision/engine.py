@@ -69,6 +69,8 @@ class LocalEngine(pulumi.runtime.Mocks):
         self.created: list[Created] = []
         self.failure: RolelabError | None = None
         self._lock = threading.Lock()
+        self._roles_lock = threading.Lock()
+        self._roles_read: dict[str, dict] | None = None
         self._apply: dict[str, Callable[[str, dict], tuple[str, dict]]] = {
             "aws:iam/role:Role": self._role,
             "aws:iam/rolePolicyAttachment:RolePolicyAttachment": self._attachment,
@@ -157,9 +159,18 @@ class LocalEngine(pulumi.runtime.Mocks):
         return {"id": self.account_id, "names": [r["RoleName"] for r in roles], "arns": [r["Arn"] for r in roles]}
 
     def _get_role(self, a: dict) -> dict:
-        role = self.clients("iam").get_role(RoleName=a["name"])["Role"]
+        role = self._roles_with_tags().get(a["name"]) or self.clients("iam").get_role(RoleName=a["name"])["Role"]
         return {"id": role["RoleName"], "name": role["RoleName"], "arn": role["Arn"],
                 "tags": {t["Key"]: t["Value"] for t in role.get("Tags", [])}}
+
+    def _roles_with_tags(self) -> dict[str, dict]:
+        """Every role with its tags, read once per run: a class asks GetRole for each student's role, and one
+        GetAccountAuthorizationDetails answers them all (a role made after it is still asked for by name)."""
+        with self._roles_lock:
+            if self._roles_read is None:
+                pages = self.clients("iam").get_paginator("get_account_authorization_details").paginate(Filter=["Role"])
+                self._roles_read = {r["RoleName"]: r for page in pages for r in page["RoleDetailList"]}
+            return self._roles_read
 
     def created_json(self) -> str:
         return record_json(self.created)

@@ -141,6 +141,20 @@ def test_a_late_student_joins_and_leaves_without_touching_the_others(lab, capsys
         local.up({"students": "2"}, stack=STACK)
 
 
+def test_a_late_students_role_made_by_hand_is_refused_and_the_class_is_left_as_it_was(lab, capsys):
+    iam = operator_clients(lab)("iam")
+    iam.create_role(RoleName="DemoRoleForEC2-student03", AssumeRolePolicyDocument="{}")  # no lab tags: not ours
+    try:
+        assert main(["local", "up", "--stack", STACK, "--config", "students=3"]) == 2
+        err = capsys.readouterr().err
+        assert "DemoRoleForEC2-student03" in err and "did not make it" in err and err.count("\n") == 1, err
+    finally:
+        iam.delete_role(RoleName="DemoRoleForEC2-student03")
+        back = local.up({"students": "2"}, stack=STACK)
+    assert identity(back.outputs) == identity(lab), "the class is as it was"
+    assert verify(capsys)[0] == 0
+
+
 def test_imdsv1_demo_adds_and_removes_the_third_host_and_a_role_rename_replaces(lab, capsys):
     try:
         with_third = local.up({"students": "2", "imdsv1Demo": "true"}, stack=STACK)
