@@ -13,8 +13,11 @@ here, not by hoping nobody types the URL.
 from __future__ import annotations
 
 import hmac
+import io
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
+from urllib.parse import parse_qs
 
 Answer = tuple[str, str] | tuple[str, str, str]  # (status, body) or (status, body, content type)
 Check = Callable[[dict[str, Any]], Answer | None]
@@ -60,3 +63,36 @@ def no_builtin_imds(environ: dict[str, Any]) -> Answer | None:
     if environ.get("PATH_INFO", "").startswith(("/latest/meta-data", "/latest/api/")):
         return ("404 Not Found", "no instance metadata here: a host's IMDS is AWS_EC2_METADATA_SERVICE_ENDPOINT\n")
     return None
+
+
+class OneAtATime:
+    """A WSGI app that lets requests for `actions` reach `app` one at a time.
+
+    moto's backends are not thread-safe, and the server is threaded: the program launches a class's
+    instances at once, and a RunInstances that raced another's came back as a 500 under load. The
+    actions named here are few per stack and quick, so queueing them costs nothing anyone sees."""
+
+    def __init__(self, app: Callable, actions: Sequence[str]):
+        self.app = app
+        self.actions = frozenset(actions)
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
+        if query_action(environ) not in self.actions:
+            return self.app(environ, start_response)
+        with self._lock:
+            return list(self.app(environ, start_response))  # the whole answer made inside the lock
+
+
+def query_action(environ: dict[str, Any]) -> str:
+    """The AWS query protocol's Action, from the URL or a form body (which is put back for moto to read)."""
+    found = parse_qs(environ.get("QUERY_STRING", "")).get("Action")
+    if found:
+        return found[0]
+    if environ.get("REQUEST_METHOD") != "POST" or not environ.get("CONTENT_TYPE", "").startswith(
+            "application/x-www-form-urlencoded"):
+        return ""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    return (parse_qs(body.decode(errors="replace")).get("Action") or [""])[0]

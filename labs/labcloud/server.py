@@ -40,9 +40,9 @@ class GatedMotoServer:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
         from werkzeug.serving import make_server
 
-        from labs.labcloud.gate import Gate
+        from labs.labcloud.gate import Gate, OneAtATime
 
-        app = Gate(DomainDispatcherApplication(create_backend_app), self.checks)
+        app = OneAtATime(Gate(DomainDispatcherApplication(create_backend_app), self.checks), ["RunInstances"])
         self._server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
         threading.Thread(target=self._server.serve_forever, name="moto", daemon=True).start()
 

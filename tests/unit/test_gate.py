@@ -38,3 +38,48 @@ def test_checks_run_in_order_and_the_first_answer_wins():
     second = lambda env: ran.append("second")  # noqa: E731
     assert call(Gate(moto, [first, second]), "/")[0] == "418 I'm a teapot"
     assert ran == ["first"]
+
+
+def test_run_instances_reach_moto_one_at_a_time_and_moto_still_reads_the_body():
+    import io
+    import threading
+    import time
+
+    from labs.labcloud.gate import OneAtATime
+
+    inside, most, bodies = [0], [0], []
+    lock = threading.Lock()
+
+    def moto(environ, start_response):
+        with lock:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        bodies.append(environ["wsgi.input"].read())
+        time.sleep(0.05)  # long enough for the others to arrive meanwhile
+        with lock:
+            inside[0] -= 1
+        start_response("200 OK", [])
+        return [b"ok"]
+
+    app = OneAtATime(moto, ["RunInstances"])
+
+    def request(action: str) -> None:
+        body = f"Action={action}&Version=2016-11-15&ImageId=ami-1".encode()
+        environ = {"REQUEST_METHOD": "POST", "CONTENT_TYPE": "application/x-www-form-urlencoded; charset=utf-8",
+                   "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body), "QUERY_STRING": ""}
+        assert b"".join(app(environ, lambda *_: None)) == b"ok"
+
+    threads = [threading.Thread(target=request, args=("RunInstances",)) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert most[0] == 1, "two RunInstances reached moto at once"
+    assert bodies == [b"Action=RunInstances&Version=2016-11-15&ImageId=ami-1"] * 4, "moto must still read the body"
+    most[0] = 0
+    readers = [threading.Thread(target=request, args=("DescribeInstances",)) for _ in range(4)]
+    for thread in readers:
+        thread.start()
+    for thread in readers:
+        thread.join()
+    assert most[0] > 1, "other actions are not queued"
