@@ -1,20 +1,28 @@
 """Bad input, table-driven: every case exits 2 with ONE line naming what is wrong, and leaves nothing behind.
 
-Each case runs the real CLI as a subprocess (`python -m labs.cli`) with a fresh ROLELAB_HOME,
-so anything it starts or writes is attributable. A sitecustomize on the subprocess's
-PYTHONPATH audits every TCP connect (and refuses non-loopback ones): a refusal must happen
-before any connection at all. Cases that need a lab share one module-scoped stack, and
-additionally prove that the lab cloud's IAM and EC2 state did not change.
+Each case runs the CLI with a fresh ROLELAB_HOME, so anything it starts or writes is attributable,
+and every TCP connect it makes is audited (non-loopback ones refused): a refusal must happen before
+any connection at all. Most cases call `main(argv)` in this process (a refusal is all parsing and
+checking: a subprocess per case would only add an interpreter start); the cases in SUBPROCESS run
+the real `python -m labs.cli` with tests/offline/guard as sitecustomize: the entry point, its exit
+status and stderr, and the ROLELAB_HOME problems a fresh process meets first. Cases that need a
+lab share one module-scoped stack, and additionally prove that the lab cloud's IAM and EC2 state
+did not change.
 """
 
 from __future__ import annotations
 
+import errno
+import io
+import ipaddress
 import json
+import logging
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +30,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
+from labs.cli.main import main
+from labs.core import logs
 from labs.core.outputs import LabOutputs
 from labs.provision import local
 from labs.provision.operator import operator_clients
@@ -370,11 +380,88 @@ def sshd_logs(home: Path) -> dict[str, str]:
     return {str(p): p.read_text() for p in sorted((home / "stacks").glob("*/hosts/*/sshd.log"))}
 
 
+# The real entry point in a process of its own: a few of each kind (argparse, config, roster, outputs,
+# injection, key, lab), and the ROLELAB_HOME cases (a fresh process's log set-up meets the home first).
+SUBPROCESS = {"students-zero", "cidr-world-v4", "roster-not-utf8", "outputs-corrupt", "outputs-user-is-an-option",
+              "key-world-readable", "stack-traversal", "demo-stack-exists", "home-is-a-file", "home-cannot-be-made",
+              "home-under-a-file", "subcommand-unknown", "settle-nan", "ssh-host-unknown", "lab-up-with-a-bad-config"}
+
+
+def case_env(home: Path, connect_log: Path) -> dict[str, str]:
+    """What the command runs with; PYTHONPATH also puts the guard into any Python process it would start."""
+    return dict(ROLELAB_HOME=str(home), PYTHONPATH=str(GUARD_DIR), ROLELAB_TEST_CONNECT_LOG=str(connect_log),
+                AWS_ENDPOINT_URL=NOWHERE)
+
+
 def run_cli(argv: list[str], home: Path, connect_log: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, ROLELAB_HOME=str(home), PYTHONPATH=str(GUARD_DIR), ROLELAB_TEST_CONNECT_LOG=str(connect_log),
-               AWS_ENDPOINT_URL=NOWHERE)
+    env = dict(os.environ, **case_env(home, connect_log))
     return subprocess.run([sys.executable, "-m", "labs.cli", *argv], capture_output=True, text=True,
                           cwd=PROJECT_DIR, env=env, stdin=subprocess.DEVNULL, timeout=60)
+
+
+@contextmanager
+def audited_connects(connect_log: Path) -> Iterator[None]:
+    """tests/offline/guard/sitecustomize.py's audit, in this process, for the duration of one command."""
+    real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
+
+    def audited(real):
+        def connect(self, address):
+            if self.family in (socket.AF_INET, socket.AF_INET6):
+                host = str(address[0])
+                with open(connect_log, "a") as log:
+                    log.write(f"{os.getpid()} {host} {address[1]}\n")
+                try:
+                    loopback = ipaddress.ip_address(host).is_loopback
+                except ValueError:
+                    loopback = False
+                if not loopback:
+                    raise OSError(errno.ENETUNREACH, f"rolelab test guard: no connection to {host}")
+            return real(self, address)
+        return connect
+
+    socket.socket.connect, socket.socket.connect_ex = audited(real_connect), audited(real_connect_ex)
+    try:
+        yield
+    finally:
+        socket.socket.connect, socket.socket.connect_ex = real_connect, real_connect_ex
+
+
+@contextmanager
+def fresh_logging() -> Iterator[None]:
+    """As in a new process: main() sets up the log file under this case's ROLELAB_HOME (once per process
+    otherwise); the session's handlers are put back afterwards."""
+    root = logging.getLogger("rolelab")
+    saved = (root.handlers[:], root.level, root.propagate, logs._kept_log)
+    root.handlers.clear()
+    logs._kept_log = None
+    try:
+        yield
+    finally:
+        for handler in root.handlers:
+            handler.close()
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+        root.propagate = saved[2]
+        logs._kept_log = saved[3]
+
+
+def run_main(argv: list[str], home: Path, connect_log: Path) -> subprocess.CompletedProcess:
+    """main(argv) here, as `python -m labs.cli` would run it: same environment, working directory,
+    empty stdin; stdout, stderr and the exit status captured. The environment is restored after."""
+    environ, cwd, stdin = dict(os.environ), os.getcwd(), sys.stdin
+    out, err = io.StringIO(), io.StringIO()
+    os.environ.update(case_env(home, connect_log))
+    os.chdir(PROJECT_DIR)
+    sys.stdin = io.StringIO("")
+    try:
+        with fresh_logging(), audited_connects(connect_log), redirect_stdout(out), redirect_stderr(err):
+            code = main(argv)
+    finally:
+        sys.stdin = stdin
+        os.chdir(cwd)
+        os.environ.clear()
+        os.environ.update(environ)
+    return subprocess.CompletedProcess(["rolelab", *argv], code, out.getvalue(), err.getvalue())
 
 
 def prepare(c: Case, tmp_path: Path, lab: Lab | None) -> tuple[Path, Path, list[str]]:
@@ -407,7 +494,7 @@ def check_refused(c: Case, tmp_path: Path, lab: Lab | None = None) -> subprocess
     home_files_before = sorted(str(p) for p in home.rglob("*")) if home.is_dir() and lab is None else []
     pids_before = processes_mentioning(str(home))
 
-    proc = run_cli(argv, home, connect_log)
+    proc = (run_cli if c.id in SUBPROCESS else run_main)(argv, home, connect_log)
 
     shown = f"rolelab {' '.join(argv)}\n--- exit {proc.returncode}\n--- stderr\n{proc.stderr}--- stdout\n{proc.stdout}"
     assert proc.returncode == 2, shown
@@ -436,13 +523,17 @@ WITH_LAB = [c for c in CASES if c.lab]
 def test_the_table_is_big_and_ids_are_unique():
     assert len(CASES) >= 30
     assert len({c.id for c in CASES}) == len(CASES)
+    assert SUBPROCESS <= {c.id for c in CASES}, "a SUBPROCESS id names no case"
+    assert SUBPROCESS & {c.id for c in LAB_FREE} and SUBPROCESS & {c.id for c in WITH_LAB}
 
 
+@pytest.mark.timeout(60)  # as the subprocess's own timeout, for the cases run in this process
 @pytest.mark.parametrize("c", LAB_FREE, ids=[c.id for c in LAB_FREE])
 def test_bad_input_exits_2_in_one_line_and_leaves_nothing(c: Case, tmp_path: Path):
     check_refused(c, tmp_path)
 
 
+@pytest.mark.timeout(120)  # the first case also brings the shared lab up
 @pytest.mark.parametrize("c", WITH_LAB, ids=[c.id for c in WITH_LAB])
 def test_bad_input_against_a_running_lab_changes_nothing(c: Case, tmp_path: Path, lab: Lab):
     state_before = cloud_state(lab.outputs)
