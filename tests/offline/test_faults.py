@@ -229,22 +229,37 @@ def test_a_second_ctrl_c_during_the_cleanup_of_local_up_is_ignored_and_nothing_i
 # -- the lab cloud itself down or frozen: exit 3 before anything is judged -----------------------------
 
 
-@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGSTOP], ids=["killed", "stopped"])
-def test_a_dead_or_frozen_lab_cloud_is_exit_3_in_one_line_for_verify_drills_and_sweep(capsys, how):
+@pytest.fixture(scope="module")
+def deadcloud() -> Iterator[str]:
+    """One stack for both cases: the frozen cloud is thawed after its case; a killed one is brought up again."""
     stack = "deadcloud"
     with stack_up(stack):
-        pid = next(r.pid for _, r in PidRecord.read_all(StackPaths.for_stack(stack).pids) if r.role == "cloud")
-        os.kill(pid, how)
-        try:
-            for argv in (["verify", "--quiet"], ["drill", "detach-policy", "--quiet"], ["sweep"]):
-                started = time.monotonic()
-                code = main([*argv, "--local", "--stack", stack])
-                err = capsys.readouterr().err.strip().splitlines()
-                assert code == 3, (argv, err)
-                assert len(err) == 1 and "lab cloud" in err[0] and "local down" in err[0], (argv, err)
-                assert time.monotonic() - started < 10, f"{argv} took {time.monotonic() - started:.0f} s"
-        finally:
-            os.kill(pid, signal.SIGCONT)
+        yield stack
+
+
+def cloud_pid_of_a_running_stack(stack: str) -> int:
+    if local.status(stack)["state"] != "up":  # the cloud was killed by the case before
+        local.down(stack)
+        local.up({}, stack=stack)
+    return next(r.pid for _, r in PidRecord.read_all(StackPaths.for_stack(stack).pids) if r.role == "cloud")
+
+
+# stopped first: it leaves the cloud running again, for the killed case to kill
+@pytest.mark.parametrize("how", [signal.SIGSTOP, signal.SIGKILL], ids=["stopped", "killed"])
+def test_a_dead_or_frozen_lab_cloud_is_exit_3_in_one_line_for_verify_drills_and_sweep(capsys, how, deadcloud):
+    stack = deadcloud
+    pid = cloud_pid_of_a_running_stack(stack)
+    os.kill(pid, how)
+    try:
+        for argv in (["verify", "--quiet"], ["drill", "detach-policy", "--quiet"], ["sweep"]):
+            started = time.monotonic()
+            code = main([*argv, "--local", "--stack", stack])
+            err = capsys.readouterr().err.strip().splitlines()
+            assert code == 3, (argv, err)
+            assert len(err) == 1 and "lab cloud" in err[0] and "local down" in err[0], (argv, err)
+            assert time.monotonic() - started < 10, f"{argv} took {time.monotonic() - started:.0f} s"
+    finally:
+        os.kill(pid, signal.SIGCONT)
 
 
 # -- a stack whose state is gone or torn: its processes are found by their command lines ----------------

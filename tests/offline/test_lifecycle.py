@@ -87,8 +87,9 @@ def test_hosts_follow_ec2_state_stop_and_start(lab_for_state):
     assert ssh(outputs, host, "true").returncode == 0  # same host key and port after a restart
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def lab_for_state():
+    """Shared by the two tests that use it: each leaves it up with every host ready, as it found it."""
     with stack_up("state") as outputs:
         yield outputs
 
