@@ -31,8 +31,8 @@ def identity(outputs: LabOutputs) -> list[tuple[str, str, int]]:
     return [(h.label, h.instance_id, h.port) for h in outputs.hosts]
 
 
-def verify(capsys, stack: str = STACK) -> tuple[int, dict]:
-    code = main(["verify", "--local", "--stack", stack, "--json", "--quiet"])
+def verify(capsys, stack: str = STACK, *extra: str) -> tuple[int, dict]:
+    code = main(["verify", "--local", "--stack", stack, "--json", "--quiet", *extra])
     return code, json.loads(capsys.readouterr().out)
 
 
@@ -53,7 +53,11 @@ def test_drift_by_hand_is_previewed_and_put_back(lab, capsys):
     changes = {(c["host"], c["repair"].split(" --")[0]) for c in planned["changes"]}
     assert changes == {("student01/with-role", "aws iam attach-role-policy"),
                        ("student02/no-role", "aws ec2 disassociate-iam-instance-profile")}, planned
-    assert verify(capsys)[0] == 1, "the drift is real before up"
+    # the drift is made already: no settle budget to wait out for checks that are meant to fail
+    code, report = verify(capsys, STACK, "--settle", "0")
+    assert code == 1, "the drift is real before up"
+    assert {(r["student"], r["host"]) for r in report["results"] if r["status"] != "pass"} == \
+        {("student01", "with-role"), ("student02", "no-role")}, "the drift is what fails, and nothing else"
     up = local.up({"students": "2"}, stack=STACK)
     assert up.already_up and len(up.put_back) == 2
     assert identity(up.outputs) == identity(lab), "instances, ports and ids are untouched"
