@@ -116,8 +116,8 @@ def test_a_late_student_joins_and_leaves_without_touching_the_others(lab, capsys
     keys = host_keys(lab)
     session = __import__("subprocess").Popen(
         __import__("labs.remote.openssh", fromlist=["openssh_argv"]).openssh_argv(
-            lab, lab.host("with-role", "student01"), command=["sleep 30; echo still-here"]),
-        stdout=__import__("subprocess").PIPE, text=True)
+            lab, lab.host("with-role", "student01"), command=["read go; echo still-here"]),
+        stdin=__import__("subprocess").PIPE, stdout=__import__("subprocess").PIPE, text=True)
     try:
         planned = preview(capsys, "--config", "students=3")
         assert planned["count"]["create"] >= 4 and planned["count"]["delete"] == 0, planned["steps"]
@@ -137,7 +137,8 @@ def test_a_late_student_joins_and_leaves_without_touching_the_others(lab, capsys
         states = operator_clients(lab)("ec2").describe_instances(InstanceIds=[gone])
         assert states["Reservations"][0]["Instances"][0]["State"]["Name"] in ("shutting-down", "terminated")
         assert verify(capsys)[0] == 0
-        out, _ = session.communicate(timeout=60)
+        # the session waited on the host through the grow and the shrink; only now is it let go
+        out, _ = session.communicate("go\n", timeout=60)
         assert "still-here" in out, "a session on a remaining host never dropped"
     finally:
         session.kill()
