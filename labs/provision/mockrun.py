@@ -17,6 +17,7 @@ from typing import Any
 
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.settings import get_root_resource
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
@@ -129,6 +130,9 @@ def run_program(
     })
     monitor = RecordingMonitor(mocks)
     pulumi_mocks.set_mocks(mocks, project=PROJECT_NAME, stack=stack, preview=preview, monitor=monitor)
+    # set_mocks keeps the Outputs an earlier run left pending (a refused run's, on its own closed event loop);
+    # this run would wait on them and fail. Each run starts with none.
+    pulumi_settings.SETTINGS.outputs = set()
     root = get_root_resource()
     try:
         with collector_paused():

@@ -188,3 +188,14 @@ def test_a_student_with_an_own_key_gets_a_key_pair_of_it_and_the_instructors_key
 def test_without_own_keys_every_host_uses_the_shared_key_pair_only():
     done = run(students="2")
     assert [p.inputs["keyName"] for p in done.of_type(KEY_PAIR)] == ["rolelab-unit"]
+
+
+def test_a_run_after_a_refused_one_in_the_same_process_starts_clean():
+    # A refused run leaves Outputs pending on its own event loop, which its worker closes; the next run (here,
+    # the next `local up` of a test session or a warm process) must not wait on them.
+    from labs.provision.local import _in_worker
+
+    with pytest.raises(ConfigError):
+        _in_worker(lambda: run(FakeCloud(roles={"DemoRoleForEC2": {}})))
+    done = _in_worker(lambda: run())
+    assert [r.inputs["name"] for r in done.of_type(ROLE)] == ["DemoRoleForEC2"]
