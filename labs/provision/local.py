@@ -342,7 +342,8 @@ class DownSummary:
         hosts = sum(1 for r in self.running if r.role == "sshd")
         clouds = sum(1 for r in self.running if r.role == "cloud")
         text = f"{'lab cloud and ' if clouds else ''}{hosts} host(s) stopped"
-        recorded = [r for r in self.killed if r not in self.found]
+        # A warm host (labs.cli.warm) is always stopped by its PID: that is its way out, not news.
+        recorded = [r for r in self.killed if r not in self.found and r.role != "warm"]
         if recorded:
             text += f", {len(recorded)} by recorded PID"
         if self.found:

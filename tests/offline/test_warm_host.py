@@ -146,7 +146,8 @@ def test_a_host_older_than_the_code_on_disk_leaves_and_the_command_runs_cold(pat
 
 def test_last_down_stops_the_host_and_an_in_process_up_never_forks_one(paths, tmp_path):
     record = host_record(paths)  # the module's stack, taken down here (the fixture's down is idempotent)
-    assert finished("local", "down", "--stack", STACK)[0] == 0
+    code, out, _, _ = finished("local", "down", "--stack", STACK)
+    assert code == 0 and "host(s) stopped; state removed" in out, out  # stopping the host by PID is no news
     assert not is_ours(record) and not paths.root.exists()
     warm.host_here(StackPaths("in-process", tmp_path), command=lambda *a, **k: 0)  # `hosting` is the script's
     assert not (tmp_path / warm.SOCKET_NAME).exists() and warm.hosting is False
