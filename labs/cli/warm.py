@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import socket
 import struct
@@ -146,12 +147,20 @@ def host_here(paths, command: Callable[..., int]) -> None:
     marker = f"{TITLE} --state-dir {root}"
     sys.stdout.flush()
     sys.stderr.flush()
+    let_go, dropped = os.pipe()
     pid = os.fork()
     if pid:
         listener.close()
+        os.close(dropped)
         PidRecord(pid, marker, "warm").write(paths.pids, "warm")
+        # Until the host has let go of this process's stack lock and std streams, the next command on the stack
+        # would find it busy, and whoever reads this process's output would wait for the host to exit.
+        select.select([let_go], [], [], 5.0)
+        os.close(let_go)
         return
     try:  # the host: never returns into the caller's stack (its `except` would tear the stack down)
+        os.close(let_go)
+        _let_go_of_the_caller(listener.fileno(), dropped)
         setproctitle(marker)
         _serve(listener, root, command)
     finally:
@@ -164,7 +173,6 @@ def _serve(listener: socket.socket, root: Path, command: Callable[..., int]) -> 
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_DFL)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the request children are reaped by the kernel
-    _forget_the_caller(listener.fileno())
     stamps = _module_stamps()
     listener.settimeout(2.0)
     while _stack_alive(root):
@@ -181,23 +189,26 @@ def _serve(listener: socket.socket, root: Path, command: Callable[..., int]) -> 
         conn.close()
 
 
-def _forget_the_caller(keep_fd: int) -> None:
-    """Drop what the forking `local up` held: its log handlers, its stack lock, its stdio and every other fd."""
+def _let_go_of_the_caller(keep_fd: int, dropped: int) -> None:
+    """Drop what the forking `local up` holds: its stack lock and std streams first (it waits for that, on
+    `dropped`), then its log handlers and every other fd."""
     import gc
     import logging
 
     from labs.labcloud import locks
 
+    locks.forget_held(close=True)
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.close(null)
+    os.close(dropped)  # the caller goes on
     for name in ("rolelab", ""):
         logger = logging.getLogger(name)
         for handler in list(logger.handlers):
             handler.close()
             logger.removeHandler(handler)
-    locks.forget_held()
     gc.collect()  # garbage holding an fd closes it now, while the fd is still the one it opened
-    null = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(null, fd)
     for name in os.listdir("/proc/self/fd"):
         fd = int(name)
         if fd > 2 and fd != keep_fd:

@@ -17,11 +17,17 @@ from labs.core.errors import UsageError
 from labs.labcloud.paths import StackPaths
 
 _held: dict[str, int] = {}  # stack -> depth, for this process
+_fds: dict[str, int] = {}  # stack -> the fd whose flock is the lock
 
 
-def forget_held() -> None:
-    """In a forked child: the parent's locks are not this process's (the child closes their fds)."""
+def forget_held(close: bool = False) -> None:
+    """In a forked child: the parent's locks are not this process's. close: drop the child's copies of their
+    fds now (an flock lasts while any copy is open, so the parent's release would not end it)."""
+    if close:
+        for fd in _fds.values():
+            os.close(fd)
     _held.clear()
+    _fds.clear()
 
 
 @contextmanager
@@ -48,10 +54,12 @@ def stack_lock(paths: StackPaths, doing: str, wait: bool = False) -> Iterator[No
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{doing} by PID {os.getpid()}\n".encode(), 0)
         _held[paths.stack] = 1
+        _fds[paths.stack] = fd
         try:
             yield
         finally:
             del _held[paths.stack]
+            del _fds[paths.stack]
             os.ftruncate(fd, 0)
     finally:
         os.close(fd)  # releases the flock

@@ -140,6 +140,9 @@ def test_a_host_older_than_the_code_on_disk_leaves_and_the_command_runs_cold(pat
     assert code == 0 and not served_for(caller), err
     renewed = host_record(paths)
     assert renewed.pid != record.pid and is_ours(renewed)
+    with stack_lock(paths, "the next command"):  # the fork let go of the up's lock before the up went on
+        held = {os.path.realpath(f"/proc/{renewed.pid}/fd/{fd}") for fd in os.listdir(f"/proc/{renewed.pid}/fd")}
+        assert str(paths.lock_file) not in held
     code, _, err, caller = finished("local", "up", "--stack", STACK, "--config", "students=1")
     assert code == 0 and served_for(caller), err
 
@@ -151,3 +154,30 @@ def test_last_down_stops_the_host_and_an_in_process_up_never_forks_one(paths, tm
     assert not is_ours(record) and not paths.root.exists()
     warm.host_here(StackPaths("in-process", tmp_path), command=lambda *a, **k: 0)  # `hosting` is the script's
     assert not (tmp_path / warm.SOCKET_NAME).exists() and warm.hosting is False
+
+
+SLOW_FORK = """
+import fcntl, gc, os, sys, time
+from pathlib import Path
+from labs.cli import warm
+from labs.labcloud.locks import stack_lock
+from labs.labcloud.paths import StackPaths
+
+paths = StackPaths("slow-fork", Path(sys.argv[1]) / "stacks" / "slow-fork")
+paths.pids.mkdir(parents=True)
+gc.collect = lambda *args: time.sleep(3)  # a loaded machine: the new host is slow to tidy up
+warm.hosting = True
+with stack_lock(paths, "being brought up"):
+    warm.host_here(paths, command=lambda *args, **kwargs: 0)
+probe = os.open(paths.lock_file, os.O_RDWR)
+fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)  # BlockingIOError while the host still holds the up's lock
+print("free")
+"""
+
+
+def test_the_up_that_forks_a_host_leaves_its_lock_and_streams_free_even_when_the_host_is_slow(tmp_path):
+    started = __import__("time").monotonic()
+    done = subprocess.run([sys.executable, "-c", SLOW_FORK, str(tmp_path)], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0 and done.stdout == "free\n", done.stderr[-600:]
+    assert __import__("time").monotonic() - started < 3, "the caller's output ended before the host was done"
