@@ -12,9 +12,7 @@ did not change.
 
 from __future__ import annotations
 
-import errno
 import io
-import ipaddress
 import json
 import logging
 import os
@@ -35,6 +33,7 @@ from labs.core import logs
 from labs.core.outputs import LabOutputs
 from labs.provision import local
 from labs.provision.operator import operator_clients
+from tests.offline.guard.sitecustomize import audited
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 LAB_STACK = "badin"
@@ -403,23 +402,8 @@ def run_cli(argv: list[str], home: Path, connect_log: Path) -> subprocess.Comple
 def audited_connects(connect_log: Path) -> Iterator[None]:
     """tests/offline/guard/sitecustomize.py's audit, in this process, for the duration of one command."""
     real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
-
-    def audited(real):
-        def connect(self, address):
-            if self.family in (socket.AF_INET, socket.AF_INET6):
-                host = str(address[0])
-                with open(connect_log, "a") as log:
-                    log.write(f"{os.getpid()} {host} {address[1]}\n")
-                try:
-                    loopback = ipaddress.ip_address(host).is_loopback
-                except ValueError:
-                    loopback = False
-                if not loopback:
-                    raise OSError(errno.ENETUNREACH, f"rolelab test guard: no connection to {host}")
-            return real(self, address)
-        return connect
-
-    socket.socket.connect, socket.socket.connect_ex = audited(real_connect), audited(real_connect_ex)
+    socket.socket.connect = audited(real_connect, str(connect_log))
+    socket.socket.connect_ex = audited(real_connect_ex, str(connect_log))
     try:
         yield
     finally:

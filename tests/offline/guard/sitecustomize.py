@@ -6,30 +6,33 @@ test; ROLELAB_TEST_SECRETS records the access keys CreateAccessKey hands out, so
 can prove they never appear in a report.
 """
 
+import errno
+import ipaddress
 import os
+import socket
+
+
+def audited(real, connect_log: str):
+    """socket.connect (or connect_ex) that logs every TCP connect to `connect_log` and refuses non-loopback ones.
+    Also used in-process by tests/offline/test_bad_input.py."""
+    def connect(self, address):
+        if self.family in (socket.AF_INET, socket.AF_INET6):
+            host = str(address[0])
+            with open(connect_log, "a") as log:
+                log.write(f"{os.getpid()} {host} {address[1]}\n")
+            try:
+                loopback = ipaddress.ip_address(host).is_loopback
+            except ValueError:
+                loopback = False
+            if not loopback:
+                raise OSError(errno.ENETUNREACH, f"rolelab test guard: no connection to {host}")
+        return real(self, address)
+    return connect
+
 
 if os.environ.get("ROLELAB_TEST_CONNECT_LOG"):
-    import errno
-    import ipaddress
-    import socket
-
-    def _audited(real):
-        def connect(self, address):
-            if self.family in (socket.AF_INET, socket.AF_INET6):
-                host = str(address[0])
-                with open(os.environ["ROLELAB_TEST_CONNECT_LOG"], "a") as log:
-                    log.write(f"{os.getpid()} {host} {address[1]}\n")
-                try:
-                    loopback = ipaddress.ip_address(host).is_loopback
-                except ValueError:
-                    loopback = False
-                if not loopback:
-                    raise OSError(errno.ENETUNREACH, f"rolelab test guard: no connection to {host}")
-            return real(self, address)
-        return connect
-
-    socket.socket.connect = _audited(socket.socket.connect)
-    socket.socket.connect_ex = _audited(socket.socket.connect_ex)
+    socket.socket.connect = audited(socket.socket.connect, os.environ["ROLELAB_TEST_CONNECT_LOG"])
+    socket.socket.connect_ex = audited(socket.socket.connect_ex, os.environ["ROLELAB_TEST_CONNECT_LOG"])
 
 if os.environ.get("ROLELAB_TEST_SECRETS"):
     import botocore.client
