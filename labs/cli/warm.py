@@ -162,12 +162,12 @@ def host_here(paths, command: Callable[..., int]) -> None:
         os.close(let_go)
         _let_go_of_the_caller(listener.fileno(), dropped)
         setproctitle(marker)
-        _serve(listener, root, command)
+        _serve(listener, paths, command)
     finally:
         os._exit(0)
 
 
-def _serve(listener: socket.socket, root: Path, command: Callable[..., int]) -> None:
+def _serve(listener: socket.socket, paths, command: Callable[..., int]) -> None:
     os.setsid()  # no terminal: a Ctrl-C in the caller's terminal reaches the caller, which forwards it
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     for sig in (signal.SIGTERM, signal.SIGHUP):
@@ -175,7 +175,7 @@ def _serve(listener: socket.socket, root: Path, command: Callable[..., int]) -> 
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the request children are reaped by the kernel
     stamps = _module_stamps()
     listener.settimeout(2.0)
-    while _stack_alive(root):
+    while _stack_alive(paths):
         try:
             conn, _ = listener.accept()
         except TimeoutError:
@@ -273,11 +273,13 @@ def _die_with_caller(conn: socket.socket) -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _stack_alive(root: Path) -> bool:
-    from labs.labcloud.procs import PidRecord, is_ours
+def _stack_alive(paths) -> bool:
+    """Its stack's lab cloud still runs (by its PID record; the host starts before the cloud says it is ready)."""
+    from labs.labcloud.client import CloudClient
+    from labs.labcloud.procs import is_ours
 
-    records = dict((path.stem, record) for path, record in PidRecord.read_all(root / "pids"))
-    return root.is_dir() and "cloud" in records and is_ours(records["cloud"])
+    record = CloudClient(paths).cloud_record()
+    return paths.root.is_dir() and record is not None and is_ours(record)
 
 
 def _module_stamps() -> dict[str, int]:
